@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Make sure a Docker engine answers on this machine: install docker.io and the tools osrepo's
+# image bootstrap and tests use, start dockerd in the background when none runs, wait for it.
+set -euo pipefail
+
+need=()
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+command -v gpgv >/dev/null 2>&1 || need+=(gpgv)
+command -v apt-ftparchive >/dev/null 2>&1 || need+=(apt-utils)
+command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup-engine: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+sock=/var/run/docker.sock
+if [ -n "${DOCKER_HOST:-}" ] && [[ "$DOCKER_HOST" != unix://* ]]; then
+  echo "setup-engine: DOCKER_HOST=$DOCKER_HOST is not a local socket; using it as it is"
+  exit 0
+fi
+if docker version >/dev/null 2>&1; then
+  echo "setup-engine: engine already answers"
+  exit 0
+fi
+echo "setup-engine: starting dockerd (log: /var/log/osrepo-dockerd.log)"
+nohup dockerd >/var/log/osrepo-dockerd.log 2>&1 </dev/null &
+for _ in $(seq 1 60); do
+  if [ -S "$sock" ] && docker version >/dev/null 2>&1; then
+    echo "setup-engine: engine ready"
+    exit 0
+  fi
+  sleep 1
+done
+echo "setup-engine: dockerd did not answer within 60 s; see /var/log/osrepo-dockerd.log" >&2
+tail -n 30 /var/log/osrepo-dockerd.log >&2 || true
+exit 1

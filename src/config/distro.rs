@@ -1,0 +1,250 @@
+//! `distros/<name>.yaml`: one file per distro release, pure data.
+//!
+//! ```yaml
+//! name: debian12            # must match the file name
+//! family: deb               # deb | rpm
+//! id: debian                # os-release ID; the top directory in the output tree
+//! release: "12"
+//! codename: bookworm        # deb: the suite name written into dists/
+//! image: debian:bookworm    # or a map per arch: {amd64: ..., arm64: ...}
+//! arches: [amd64, arm64]
+//! groups: [common, apt, kubespray.common, kubespray.apt, tools, debian, debian12]
+//! recommends: true          # deb: follow Recommends (apt's default)
+//! sources:                  # the image's own package sources, as an official image has them;
+//!   - role: archive         # used by `osrepo image bootstrap` and when a mirror override is set
+//!     path: debian
+//!     suites: [bookworm, bookworm-updates]
+//!     components: [main]
+//!     signed_by: /usr/share/keyrings/debian-archive-keyring.gpg
+//!   - role: security
+//!     path: debian-security
+//!     suites: [bookworm-security]
+//!     components: [main]
+//! mirror: {archive: http://mirror.internal/debian}   # optional override
+//! extra_repos:
+//!   - name: docker-ce
+//!     url: https://example.invalid/linux/debian      # or file:/srv/internal-repo (host directory)
+//!     suites: [bookworm]
+//!     components: [stable]
+//!     key_url: https://example.invalid/linux/debian/gpg   # or key_file: PATH, or key: |-
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::packages::located;
+use super::Family;
+
+/// The arches osrepo knows, in Debian's spelling (the rpm side maps them to basearch names).
+pub const KNOWN_ARCHES: &[&str] = &["amd64", "arm64"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ImageRef {
+    One(String),
+    PerArch(BTreeMap<String, String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceRole {
+    Archive,
+    Security,
+}
+
+/// One package source of the distro's image (deb822 terms).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceEntry {
+    pub role: SourceRole,
+    /// Path below the mirror's base URL when the role's mirror is a host-level base
+    /// (unused when the mirror URL already names the archive).
+    #[serde(default)]
+    pub path: Option<String>,
+    pub suites: Vec<String>,
+    pub components: Vec<String>,
+    /// The archive keyring inside the image (deb822 `Signed-By`).
+    #[serde(default)]
+    pub signed_by: Option<String>,
+}
+
+/// Mirror overrides: the base URL of each source role.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mirror {
+    #[serde(default)]
+    pub archive: Option<String>,
+    #[serde(default)]
+    pub security: Option<String>,
+}
+
+/// An upstream repository besides the distro's own (docker-ce, an internal repo...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraRepo {
+    pub name: String,
+    /// http(s) URL, or `file:/dir` naming a directory on the host (mounted read-only).
+    pub url: String,
+    #[serde(default)]
+    pub suites: Vec<String>,
+    #[serde(default)]
+    pub components: Vec<String>,
+    /// Inline armored public key.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Public key file on the host, relative to the distro file.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Public key URL, fetched inside the build container.
+    #[serde(default)]
+    pub key_url: Option<String>,
+}
+
+impl ExtraRepo {
+    /// The host directory of a `file:` repo.
+    pub fn host_dir(&self) -> Option<PathBuf> {
+        let rest = self.url.strip_prefix("file:")?;
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        Some(PathBuf::from(rest))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Distro {
+    pub name: String,
+    pub family: Family,
+    pub id: String,
+    pub release: String,
+    #[serde(default)]
+    pub codename: Option<String>,
+    pub image: ImageRef,
+    pub arches: Vec<String>,
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub recommends: Option<bool>,
+    #[serde(default)]
+    pub sources: Vec<SourceEntry>,
+    #[serde(default)]
+    pub mirror: Option<Mirror>,
+    #[serde(default)]
+    pub extra_repos: Vec<ExtraRepo>,
+    /// Where the file was read from (not part of the format).
+    #[serde(skip)]
+    pub file: PathBuf,
+}
+
+impl Distro {
+    pub fn parse(path: &Path, text: &str) -> Result<Distro> {
+        let mut d: Distro = serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("{}", located(path, &e)))?;
+        d.file = path.to_path_buf();
+        d.validate()?;
+        Ok(d)
+    }
+
+    pub fn load(path: &Path) -> Result<Distro> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read distro file {}", path.display()))?;
+        Self::parse(path, &text)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let f = self.file.display();
+        if let Some(stem) = self.file.file_stem().and_then(|s| s.to_str()) {
+            if stem != self.name {
+                bail!("{f}: name {:?} does not match the file name {stem:?}", self.name);
+            }
+        }
+        if self.family == Family::Deb && self.codename.is_none() {
+            bail!("{f}: distro {} is a deb distro and needs a codename", self.name);
+        }
+        if self.arches.is_empty() {
+            bail!("{f}: distro {} lists no arches", self.name);
+        }
+        for a in &self.arches {
+            if !KNOWN_ARCHES.contains(&a.as_str()) {
+                bail!("{f}: distro {}: unknown arch {a:?} (known: {})", self.name, KNOWN_ARCHES.join(", "));
+            }
+        }
+        if let ImageRef::PerArch(m) = &self.image {
+            for a in &self.arches {
+                if !m.contains_key(a) {
+                    bail!("{f}: distro {}: no image given for arch {a}", self.name);
+                }
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for r in &self.extra_repos {
+            if !names.insert(r.name.as_str()) {
+                bail!("{f}: distro {}: extra repo {:?} is declared twice", self.name, r.name);
+            }
+            if r.name.is_empty() || !r.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+                bail!("{f}: distro {}: extra repo name {:?} must be [A-Za-z0-9._-]+", self.name, r.name);
+            }
+            let keys = [r.key.is_some(), r.key_file.is_some(), r.key_url.is_some()];
+            if keys.iter().filter(|k| **k).count() != 1 {
+                bail!(
+                    "{f}: distro {}: extra repo {} needs exactly one of key, key_file, key_url (no unsigned repos)",
+                    self.name,
+                    r.name
+                );
+            }
+            if self.family == Family::Deb && r.suites.is_empty() {
+                bail!("{f}: distro {}: extra repo {} lists no suites", self.name, r.name);
+            }
+        }
+        Ok(())
+    }
+
+    /// The image reference for an arch.
+    pub fn image_for(&self, arch: &str) -> Result<&str> {
+        match &self.image {
+            ImageRef::One(s) => Ok(s),
+            ImageRef::PerArch(m) => m
+                .get(arch)
+                .map(String::as_str)
+                .with_context(|| format!("distro {}: no image for arch {arch}", self.name)),
+        }
+    }
+
+    pub fn codename(&self) -> &str {
+        self.codename.as_deref().unwrap_or(&self.release)
+    }
+
+    /// The key file of an extra repo, resolved against the distro file's directory.
+    pub fn key_file_path(&self, repo: &ExtraRepo) -> Option<PathBuf> {
+        let p = repo.key_file.as_ref()?;
+        Some(if p.is_absolute() {
+            p.clone()
+        } else {
+            self.file.parent().unwrap_or(Path::new(".")).join(p)
+        })
+    }
+}
+
+/// Every distro file in a directory, sorted by name.
+pub fn load_all(dir: &Path) -> Result<Vec<Distro>> {
+    let mut out = Vec::new();
+    let rd = std::fs::read_dir(dir).with_context(|| format!("cannot read distros directory {}", dir.display()))?;
+    for e in rd {
+        let p = e?.path();
+        if p.extension().and_then(|e| e.to_str()) == Some("yaml") {
+            out.push(Distro::load(&p)?);
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// One distro by name from a directory; the error lists what exists.
+pub fn load_one(dir: &Path, name: &str) -> Result<Distro> {
+    let p = dir.join(format!("{name}.yaml"));
+    if !p.exists() {
+        let known: Vec<String> = load_all(dir).map(|v| v.into_iter().map(|d| d.name).collect()).unwrap_or_default();
+        bail!("unknown distro {name:?}: no {} (known: {})", p.display(), known.join(", "));
+    }
+    Distro::load(&p)
+}

@@ -1,0 +1,285 @@
+//! `packages.yaml`: named groups of package specs, nested groups addressed with dots.
+//!
+//! The format is the k8sli/os-packages one: a map of group name to either a list of package
+//! specs or a map of sub-groups (`kubespray: {common: [...], apt: [...]}` is `kubespray.common`).
+//! A spec is a package name with an optional pin in the family's own syntax
+//! (`containerd.io=1.6.28-1` for apt, `containerd.io-1.6.28` for yum/dnf).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+
+use super::Family;
+
+/// One group: a list of specs or nested sub-groups.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Group {
+    List(Vec<String>),
+    Nested(BTreeMap<String, Group>),
+}
+
+/// The parsed `packages.yaml`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PackageSet {
+    pub path: PathBuf,
+    pub groups: BTreeMap<String, Group>,
+}
+
+/// A package request after family-specific parsing.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PackageSpec {
+    /// The spec as written (what the resolver is asked for).
+    pub raw: String,
+    /// The package name.
+    pub name: String,
+    /// The pinned version, for apt specs (`name=version`).
+    pub version: Option<String>,
+    /// The group the spec came from (first one, when several list it).
+    pub group: String,
+}
+
+/// What a distro's group list selects from the file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Selection {
+    pub specs: Vec<PackageSpec>,
+    /// Groups the distro takes that the file defines.
+    pub found: Vec<String>,
+    /// Groups the distro takes that the file does not define (they count as empty).
+    pub absent: Vec<String>,
+}
+
+struct GroupMap(BTreeMap<String, Group>);
+
+impl<'de> Deserialize<'de> for GroupMap {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = GroupMap;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of group names to package lists or sub-groups")
+            }
+            fn visit_unit<E: de::Error>(self) -> std::result::Result<GroupMap, E> {
+                Ok(GroupMap(BTreeMap::new()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<GroupMap, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key.is_empty() || key.contains('.') || key.contains(char::is_whitespace) {
+                        return Err(de::Error::custom(format!(
+                            "group name {key:?} must be non-empty without dots or spaces"
+                        )));
+                    }
+                    if out.contains_key(&key) {
+                        return Err(de::Error::custom(format!("duplicate group {key:?}")));
+                    }
+                    let group: GroupValue = map.next_value()?;
+                    out.insert(key, group.0);
+                }
+                Ok(GroupMap(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+struct GroupValue(Group);
+
+impl<'de> Deserialize<'de> for GroupValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = GroupValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of package specs or a map of sub-groups")
+            }
+            fn visit_unit<E: de::Error>(self) -> std::result::Result<GroupValue, E> {
+                Ok(GroupValue(Group::List(Vec::new())))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<GroupValue, A::Error> {
+                let mut specs = Vec::new();
+                while let Some(spec) = seq.next_element::<SpecString>()? {
+                    specs.push(spec.0);
+                }
+                Ok(GroupValue(Group::List(specs)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<GroupValue, A::Error> {
+                let inner = GroupMap::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(GroupValue(Group::Nested(inner.0)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+struct SpecString(String);
+
+impl<'de> Deserialize<'de> for SpecString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SpecString;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a package spec string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<SpecString, E> {
+                let v = v.trim();
+                if v.is_empty() || v.contains(char::is_whitespace) {
+                    return Err(E::custom(format!(
+                        "package spec {v:?} must be one word (name, or name with a pin)"
+                    )));
+                }
+                Ok(SpecString(v.to_string()))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl PackageSet {
+    /// Parse `packages.yaml` text; errors name the file, line and column.
+    pub fn parse(path: &Path, text: &str) -> Result<PackageSet> {
+        let groups = match serde_yaml::from_str::<GroupMap>(text) {
+            Ok(g) => g.0,
+            Err(e) => match duplicate_place(text, &e) {
+                Some((line, col, key)) => bail!("{}:{line}:{col}: duplicate group {key:?}", path.display()),
+                None => bail!("{}", located(path, &e)),
+            },
+        };
+        Ok(PackageSet { path: path.to_path_buf(), groups })
+    }
+
+    pub fn load(path: &Path) -> Result<PackageSet> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read package list {}", path.display()))?;
+        Self::parse(path, &text)
+    }
+
+    /// Look up a dotted group name.
+    pub fn group(&self, dotted: &str) -> Option<&Group> {
+        let mut parts = dotted.split('.');
+        let mut cur = self.groups.get(parts.next()?)?;
+        for part in parts {
+            match cur {
+                Group::Nested(m) => cur = m.get(part)?,
+                Group::List(_) => return None,
+            }
+        }
+        Some(cur)
+    }
+
+    /// The specs a list of groups selects, in first-seen order, each name once.
+    /// Two different pins of one name is an error naming both groups.
+    pub fn select(&self, groups: &[String], family: Family) -> Result<Selection> {
+        let mut sel = Selection::default();
+        let mut by_name: BTreeMap<String, usize> = BTreeMap::new();
+        for g in groups {
+            let Some(group) = self.group(g) else {
+                sel.absent.push(g.clone());
+                continue;
+            };
+            sel.found.push(g.clone());
+            let mut raws = Vec::new();
+            flatten(group, &mut raws);
+            for raw in raws {
+                let spec = PackageSpec::parse(&raw, family, g);
+                match by_name.get(&spec.name) {
+                    Some(&i) if sel.specs[i].raw == spec.raw => {}
+                    Some(&i) if spec.version.is_none() => {
+                        // An unpinned mention adds nothing to a pinned one.
+                        let _ = i;
+                    }
+                    Some(&i) if sel.specs[i].version.is_none() => sel.specs[i] = spec,
+                    Some(&i) => bail!(
+                        "{}: package {} is pinned twice: {:?} in group {} and {:?} in group {}",
+                        self.path.display(),
+                        spec.name,
+                        sel.specs[i].raw,
+                        sel.specs[i].group,
+                        spec.raw,
+                        spec.group
+                    ),
+                    None => {
+                        by_name.insert(spec.name.clone(), sel.specs.len());
+                        sel.specs.push(spec);
+                    }
+                }
+            }
+        }
+        Ok(sel)
+    }
+}
+
+fn flatten(group: &Group, out: &mut Vec<String>) {
+    match group {
+        Group::List(v) => out.extend(v.iter().cloned()),
+        Group::Nested(m) => m.values().for_each(|g| flatten(g, out)),
+    }
+}
+
+impl PackageSpec {
+    /// Split a spec into name and pin as the family's tools read it.
+    pub fn parse(raw: &str, family: Family, group: &str) -> PackageSpec {
+        let (name, version) = match family {
+            Family::Deb => match raw.split_once('=') {
+                Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                None => (raw.to_string(), None),
+            },
+            // dnf reads `name-version[-release]` itself; the name is the part before the
+            // first `-` that starts a version (a digit), which is how yum specs are written.
+            Family::Rpm => match rpm_split(raw) {
+                Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                None => (raw.to_string(), None),
+            },
+        };
+        PackageSpec { raw: raw.to_string(), name, version, group: group.to_string() }
+    }
+}
+
+fn rpm_split(raw: &str) -> Option<(&str, &str)> {
+    let bytes = raw.as_bytes();
+    (1..bytes.len()).find_map(|i| {
+        (bytes[i - 1] == b'-' && bytes[i].is_ascii_digit() && i >= 2)
+            .then(|| (&raw[..i - 1], &raw[i..]))
+    })
+}
+
+/// serde_yaml places a duplicate-key error at the start of the map; find the second
+/// occurrence of the key at the map's indentation instead.
+fn duplicate_place(text: &str, e: &serde_yaml::Error) -> Option<(usize, usize, String)> {
+    let msg = e.to_string();
+    let start = msg.find("duplicate group \"")? + "duplicate group \"".len();
+    let key = &msg[start..start + msg[start..].find('"')?];
+    let loc = e.location()?;
+    let mut seen = 0;
+    for (i, line) in text.lines().enumerate().skip(loc.line().saturating_sub(1)) {
+        let indent = line.len() - line.trim_start().len();
+        let rest = line.trim_start();
+        let bare = rest.strip_prefix(key).is_some_and(|r| r.trim_start().starts_with(':'));
+        let quoted = rest.strip_prefix(&format!("\"{key}\"")).is_some_and(|r| r.trim_start().starts_with(':'));
+        if indent + 1 == loc.column() && (bare || quoted) {
+            seen += 1;
+            if seen == 2 {
+                return Some((i + 1, indent + 1, key.to_string()));
+            }
+        }
+    }
+    None
+}
+
+/// Format a serde_yaml error as `file:line:column: message`.
+pub fn located(path: &Path, e: &serde_yaml::Error) -> String {
+    let msg = e.to_string();
+    // serde_yaml appends " at line L column C"; keep the message clean and put the place first.
+    let msg = match msg.find(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg,
+    };
+    match e.location() {
+        Some(l) => format!("{}:{}:{}: {}", path.display(), l.line(), l.column(), msg),
+        None => format!("{}: {}", path.display(), msg),
+    }
+}

@@ -1,0 +1,41 @@
+//! emit: the files a node needs to use the repository.
+
+use crate::config::Distro;
+
+/// Where nodes keep the osrepo key.
+pub const NODE_KEYRING: &str = "/etc/apt/keyrings/osrepo.gpg";
+
+/// The default base URL: a placeholder that is easy to substitute.
+pub const DEFAULT_BASE_URL: &str = "http://OSREPO_HOST:8080";
+
+/// `<distro>.sources` (deb822) and `<distro>.list` (one-line) for an apt distro.
+pub fn apt_sources(distro: &Distro, base_url: &str) -> (String, String) {
+    let url = format!("{}/{}", base_url.trim_end_matches('/'), distro.id);
+    let codename = distro.codename();
+    let sources = format!(
+        "# osrepo: {name}\nTypes: deb\nURIs: {url}\nSuites: {codename}\nComponents: main\nSigned-By: {NODE_KEYRING}\n",
+        name = distro.name
+    );
+    let list = format!("# osrepo: {}\ndeb [signed-by={NODE_KEYRING}] {url} {codename} main\n", distro.name);
+    (sources, list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_name_key_and_url() {
+        let d = crate::config::Distro::parse(
+            std::path::Path::new("debian12.yaml"),
+            "name: debian12\nfamily: deb\nid: debian\nrelease: '12'\ncodename: bookworm\nimage: debian:bookworm\narches: [amd64]\ngroups: [common]\n",
+        )
+        .unwrap();
+        let (s, l) = apt_sources(&d, "http://repo.example:8080/");
+        assert!(s.contains("URIs: http://repo.example:8080/debian\n"));
+        assert!(s.contains("Suites: bookworm\n"));
+        assert!(s.contains("Signed-By: /etc/apt/keyrings/osrepo.gpg\n"));
+        assert!(l.ends_with("deb [signed-by=/etc/apt/keyrings/osrepo.gpg] http://repo.example:8080/debian bookworm main\n"));
+        assert!(!s.contains("trusted") && !l.contains("trusted"));
+    }
+}

@@ -1,0 +1,334 @@
+//! The Docker engine edge: connect, make sure images exist, run build containers, move files
+//! in and out through the archive endpoint. Every container osrepo starts is registered and
+//! removed again, on success, on error and on Ctrl-C.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    DownloadFromContainerOptionsBuilder, RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+
+/// When to pull a build image from its registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PullPolicy {
+    Missing,
+    Always,
+    Never,
+}
+
+/// A connected engine plus the containers this process has alive.
+#[derive(Clone)]
+pub struct Engine {
+    docker: Docker,
+    live: Arc<Mutex<BTreeSet<String>>>,
+}
+
+/// Docker's platform string for an osrepo arch name.
+pub fn platform(arch: &str) -> String {
+    format!("linux/{arch}")
+}
+
+const HOW_TO_START: &str = "start one with `scripts/setup-engine.sh` (installs docker.io and runs dockerd), \
+or point DOCKER_HOST at a running engine (unix:///path/docker.sock or tcp://host:port)";
+
+impl Engine {
+    /// Connect as DOCKER_HOST says (unix socket by default), negotiate the API version, ping.
+    pub async fn connect() -> Result<Engine> {
+        let where_ = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        let docker = Docker::connect_with_defaults()
+            .with_context(|| format!("cannot use Docker engine address {where_}"))?
+            .with_timeout(Duration::from_secs(3600));
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|e| anyhow::anyhow!("no Docker engine answers at {where_} ({e}); {HOW_TO_START}"))?;
+        docker
+            .ping()
+            .await
+            .map_err(|e| anyhow::anyhow!("no Docker engine answers at {where_} ({e}); {HOW_TO_START}"))?;
+        Ok(Engine { docker, live: Arc::default() })
+    }
+
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// The architecture of a local image, or None when the engine does not have it.
+    pub async fn image_arch(&self, reference: &str) -> Result<Option<String>> {
+        match self.docker.inspect_image(reference).await {
+            Ok(i) => Ok(Some(i.architecture.unwrap_or_default())),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot inspect image {reference}")),
+        }
+    }
+
+    /// Make sure `reference` exists locally for `arch`, pulling according to `policy`.
+    pub async fn ensure_image(&self, reference: &str, arch: &str, policy: PullPolicy) -> Result<()> {
+        let have = self.image_arch(reference).await?;
+        let wrong_arch = matches!(&have, Some(a) if a != arch);
+        let pull = match policy {
+            PullPolicy::Always => true,
+            PullPolicy::Missing => have.is_none() || wrong_arch,
+            PullPolicy::Never => false,
+        };
+        if !pull {
+            if have.is_none() {
+                bail!(
+                    "image {reference} is not on the engine and --pull never was given; \
+                     build it with `osrepo image bootstrap` or load it"
+                );
+            }
+            if wrong_arch {
+                bail!("image {reference} on the engine is {} but {arch} is needed", have.unwrap_or_default());
+            }
+            return Ok(());
+        }
+        tracing::info!("pulling {reference} for {}", platform(arch));
+        let opts = CreateImageOptionsBuilder::default().from_image(reference).platform(&platform(arch)).build();
+        let mut s = self.docker.create_image(Some(opts), None, None);
+        while let Some(item) = s.next().await {
+            if let Err(e) = item {
+                bail!(
+                    "cannot pull image {reference} for {} ({e}); where no registry is reachable, \
+                     build it with `osrepo image bootstrap <distro> --arch {arch}`",
+                    platform(arch)
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Build an image tagged `tag` for `arch` from a root filesystem tarball
+    /// (`FROM scratch` + `ADD rootfs.tar /`; the build endpoint honours the platform).
+    pub async fn build_from_rootfs(&self, tag: &str, arch: &str, rootfs_tar: &Path) -> Result<()> {
+        let mut ctx = tar::Builder::new(Vec::new());
+        let dockerfile = b"FROM scratch\nADD rootfs.tar /\nCMD [\"bash\"]\n";
+        let mut h = tar::Header::new_gnu();
+        h.set_size(dockerfile.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        ctx.append_data(&mut h, "Dockerfile", &dockerfile[..])?;
+        ctx.append_path_with_name(rootfs_tar, "rootfs.tar")
+            .with_context(|| format!("cannot read {}", rootfs_tar.display()))?;
+        let body = ctx.into_inner()?;
+        let opts = BuildImageOptionsBuilder::default()
+            .dockerfile("Dockerfile")
+            .t(tag)
+            .platform(&platform(arch))
+            .rm(true)
+            .forcerm(true)
+            .build();
+        let mut s = self.docker.build_image(opts, None, Some(bollard::body_full(body.into())));
+        while let Some(item) = s.next().await {
+            let info = item.with_context(|| format!("building image {tag}"))?;
+            if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                bail!("building image {tag}: {err}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Create and start a container that idles until removed.
+    pub async fn start(&self, spec: &ContainerSpec) -> Result<Container> {
+        let opts = CreateContainerOptionsBuilder::default().platform(&platform(&spec.arch)).build();
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            entrypoint: Some(vec!["sleep".into()]),
+            cmd: Some(vec!["infinity".into()]),
+            labels: Some([("osrepo".to_string(), spec.label.clone())].into()),
+            env: Some(vec!["DEBIAN_FRONTEND=noninteractive".into(), "LC_ALL=C".into()]),
+            host_config: Some(HostConfig {
+                binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
+                network_mode: spec.network.clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_container(Some(opts), body)
+            .await
+            .with_context(|| format!("cannot create a container from {} ({})", spec.image, spec.label))?;
+        let c = Container { engine: self.clone(), id: created.id, label: spec.label.clone() };
+        self.live.lock().unwrap().insert(c.id.clone());
+        if let Err(e) = self.docker.start_container(&c.id, None).await {
+            c.remove().await;
+            bail!("cannot start a container from {} ({}): {e}", spec.image, spec.label);
+        }
+        Ok(c)
+    }
+
+    /// Remove every container this process still has (Ctrl-C path).
+    pub async fn remove_all(&self) {
+        let ids: Vec<String> = self.live.lock().unwrap().iter().cloned().collect();
+        for id in ids {
+            let opts = RemoveContainerOptionsBuilder::default().force(true).build();
+            let _ = self.docker.remove_container(&id, Some(opts)).await;
+            self.live.lock().unwrap().remove(&id);
+        }
+    }
+}
+
+/// What a build container needs.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerSpec {
+    pub image: String,
+    pub arch: String,
+    /// `host:container:ro` bind mounts.
+    pub binds: Vec<String>,
+    /// Network mode (`none` for verification); None is the engine default.
+    pub network: Option<String>,
+    /// A readable name for logs and the `osrepo` label, e.g. `debian12/amd64`.
+    pub label: String,
+}
+
+/// A running container. Call `remove` when done (the engine also removes it on Ctrl-C).
+pub struct Container {
+    engine: Engine,
+    pub id: String,
+    pub label: String,
+}
+
+/// The outcome of one command run in a container.
+#[derive(Debug, Clone)]
+pub struct ExecOutput {
+    pub code: i64,
+    pub output: String,
+}
+
+impl Container {
+    /// Run a command; its output is streamed to the log line by line and also returned.
+    pub async fn exec(&self, cmd: &[&str]) -> Result<ExecOutput> {
+        use bollard::exec::{CreateExecOptions, StartExecResults};
+        let docker = &self.engine.docker;
+        let exec = docker
+            .create_exec(
+                &self.id,
+                CreateExecOptions {
+                    cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .with_context(|| format!("{}: cannot run {:?}", self.label, cmd))?;
+        let mut all = String::new();
+        if let StartExecResults::Attached { mut output, .. } = docker.start_exec(&exec.id, None).await? {
+            let mut pending = String::new();
+            while let Some(chunk) = output.next().await {
+                let chunk = chunk.with_context(|| format!("{}: reading output of {:?}", self.label, cmd))?;
+                let text = String::from_utf8_lossy(&chunk.into_bytes()).into_owned();
+                all.push_str(&text);
+                pending.push_str(&text);
+                while let Some(i) = pending.find('\n') {
+                    let line: String = pending.drain(..=i).collect();
+                    tracing::info!(target: "osrepo::container", "[{}] {}", self.label, line.trim_end());
+                }
+            }
+            if !pending.trim().is_empty() {
+                tracing::info!(target: "osrepo::container", "[{}] {}", self.label, pending.trim_end());
+            }
+        }
+        let code = docker.inspect_exec(&exec.id).await?.exit_code.unwrap_or(-1);
+        Ok(ExecOutput { code, output: all })
+    }
+
+    /// Put files into the container: `files` are (path relative to `dir`, bytes, mode).
+    pub async fn upload(&self, dir: &str, files: &[(String, Vec<u8>, u32)]) -> Result<()> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data, mode) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(*mode);
+            h.set_cksum();
+            b.append_data(&mut h, name, data.as_slice())?;
+        }
+        let body = b.into_inner()?;
+        let mk = self.exec(&["mkdir", "-p", dir]).await?;
+        if mk.code != 0 {
+            bail!("{}: cannot create {dir}: {}", self.label, mk.output);
+        }
+        let opts = UploadToContainerOptionsBuilder::default().path(dir).build();
+        self.engine
+            .docker
+            .upload_to_container(&self.id, Some(opts), bollard::body_full(body.into()))
+            .await
+            .with_context(|| format!("{}: cannot upload files to {dir}", self.label))
+    }
+
+    /// Copy a directory's regular files out of the container into `dest` (flat: the
+    /// archive's top directory is stripped). Absolute paths, `..` and links are refused.
+    /// Returns the file names written, sorted.
+    pub async fn copy_out(&self, path: &str, dest: &Path) -> Result<Vec<String>> {
+        std::fs::create_dir_all(dest).with_context(|| format!("cannot create {}", dest.display()))?;
+        let opts = DownloadFromContainerOptionsBuilder::default().path(path).build();
+        let mut s = self.engine.docker.download_from_container(&self.id, Some(opts));
+        let mut spool = tempfile::tempfile_in(dest).context("cannot create a spool file")?;
+        while let Some(chunk) = s.next().await {
+            let chunk = chunk.with_context(|| format!("{}: cannot copy {path} out", self.label))?;
+            spool.write_all(&chunk)?;
+        }
+        use std::io::Seek;
+        spool.rewind()?;
+        extract_flat(spool, dest).with_context(|| format!("{}: archive of {path}", self.label))
+    }
+
+    /// Remove the container (errors are logged, not returned: this runs on error paths).
+    pub async fn remove(self) {
+        let opts = RemoveContainerOptionsBuilder::default().force(true).build();
+        if let Err(e) = self.engine.docker.remove_container(&self.id, Some(opts)).await {
+            tracing::warn!("cannot remove container {} ({}): {e}", self.id, self.label);
+        }
+        self.engine.live.lock().unwrap().remove(&self.id);
+    }
+}
+
+/// Extract the regular files of a tar stream whose entries live under one top directory
+/// into `dest`, refusing anything that could escape it.
+pub fn extract_flat(r: impl Read, dest: &Path) -> Result<Vec<String>> {
+    let mut ar = tar::Archive::new(r);
+    let mut names = Vec::new();
+    for entry in ar.entries()? {
+        let mut entry = entry?;
+        let path: PathBuf = entry.path()?.into_owned();
+        let mut comps = Vec::new();
+        for c in path.components() {
+            match c {
+                Component::Normal(n) => comps.push(n.to_owned()),
+                Component::CurDir => {}
+                _ => bail!("refusing archive entry {}: absolute or parent path", path.display()),
+            }
+        }
+        let kind = entry.header().entry_type();
+        if kind.is_dir() {
+            continue;
+        }
+        if kind.is_symlink() || kind.is_hard_link() {
+            bail!("refusing archive entry {}: links are not accepted", path.display());
+        }
+        if !kind.is_file() {
+            bail!("refusing archive entry {}: not a regular file", path.display());
+        }
+        // Strip the top directory (the archive endpoint names it after the copied dir).
+        if comps.len() != 2 {
+            continue;
+        }
+        let name = comps[1].to_string_lossy().into_owned();
+        let out = dest.join(&name);
+        let mut f = std::fs::File::create(&out).with_context(|| format!("cannot write {}", out.display()))?;
+        std::io::copy(&mut entry, &mut f)?;
+        names.push(name);
+    }
+    names.sort();
+    Ok(names)
+}

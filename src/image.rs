@@ -1,0 +1,252 @@
+//! image: build a distro's base image without a registry, from the distro's own archive
+//! (debootstrap), with the package sources an official image has.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::config::distro::{SourceEntry, SourceRole};
+use crate::config::{Distro, Family};
+use crate::engine::Engine;
+use crate::resolve::apt::source_stanza;
+
+/// A source the host's apt is configured with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostSource {
+    pub uri: String,
+    pub suites: Vec<String>,
+}
+
+/// Read the host's apt sources (deb822 `.sources` and one-line `.list` files).
+pub fn host_sources() -> Vec<HostSource> {
+    let mut out = Vec::new();
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir("/etc/apt/sources.list.d")
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.sort();
+    files.insert(0, "/etc/apt/sources.list".into());
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(&f) else { continue };
+        match f.extension().and_then(|e| e.to_str()) {
+            Some("sources") => out.extend(parse_deb822_sources(&text)),
+            _ => out.extend(parse_one_line_sources(&text)),
+        }
+    }
+    out
+}
+
+pub fn parse_deb822_sources(text: &str) -> Vec<HostSource> {
+    let mut out = Vec::new();
+    for stanza in text.split("\n\n") {
+        let mut uris = Vec::new();
+        let mut suites = Vec::new();
+        let mut types_deb = true;
+        for line in stanza.lines() {
+            if line.starts_with('#') {
+                continue;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                let vals: Vec<String> = v.split_whitespace().map(String::from).collect();
+                match k.trim().to_ascii_lowercase().as_str() {
+                    "uris" => uris = vals,
+                    "suites" => suites = vals,
+                    "types" => types_deb = vals.iter().any(|t| t == "deb"),
+                    "enabled" => types_deb &= v.trim() != "no",
+                    _ => {}
+                }
+            }
+        }
+        if types_deb {
+            out.extend(uris.into_iter().map(|uri| HostSource { uri, suites: suites.clone() }));
+        }
+    }
+    out
+}
+
+pub fn parse_one_line_sources(text: &str) -> Vec<HostSource> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        let Some(rest) = line.strip_prefix("deb ") else { continue };
+        let mut words: Vec<&str> = Vec::new();
+        let mut in_opts = false;
+        for w in rest.split_whitespace() {
+            if w.starts_with('[') {
+                in_opts = !w.ends_with(']');
+                continue;
+            }
+            if in_opts {
+                in_opts = !w.ends_with(']');
+                continue;
+            }
+            words.push(w);
+        }
+        if words.len() >= 2 {
+            out.push(HostSource { uri: words[0].to_string(), suites: vec![words[1].to_string()] });
+        }
+    }
+    out
+}
+
+/// The host's mirror for a role: a source carrying the wanted suite, else any source of that role.
+pub fn host_mirror(sources: &[HostSource], role: SourceRole, codename: &str) -> Option<String> {
+    let is_sec = |s: &str| s.ends_with("-security") || s.ends_with("/updates");
+    let wanted = match role {
+        SourceRole::Archive => codename.to_string(),
+        SourceRole::Security => format!("{codename}-security"),
+    };
+    let of_role = |h: &&HostSource| h.suites.iter().any(|s| is_sec(s) == (role == SourceRole::Security));
+    sources
+        .iter()
+        .find(|h| h.suites.contains(&wanted))
+        .or_else(|| sources.iter().find(of_role))
+        .map(|h| h.uri.trim_end_matches('/').to_string())
+}
+
+/// What `osrepo image bootstrap` is asked for.
+#[derive(Debug, Clone, Default)]
+pub struct BootstrapOptions {
+    pub arch: String,
+    pub mirror: Option<String>,
+    pub security_mirror: Option<String>,
+    /// Tag to give the image (default: the distro's image reference for the arch).
+    pub tag: Option<String>,
+}
+
+/// Build the distro's base image with debootstrap and load it into the engine.
+pub async fn bootstrap(engine: &Engine, distro: &Distro, opts: &BootstrapOptions) -> Result<String> {
+    if distro.family != Family::Deb {
+        bail!("image bootstrap builds deb distros only; {} is {}", distro.name, distro.family);
+    }
+    if which("debootstrap").is_none() {
+        bail!("debootstrap is not installed (apt-get install debootstrap)");
+    }
+    let tag = match &opts.tag {
+        Some(t) => t.clone(),
+        None => distro.image_for(&opts.arch)?.to_string(),
+    };
+    let codename = distro.codename();
+    let host = host_sources();
+    let archive = opts
+        .mirror
+        .clone()
+        .or_else(|| host_mirror(&host, SourceRole::Archive, codename))
+        .context("no archive mirror: pass --mirror URL (none found in the host's apt sources)")?;
+    let security = opts.security_mirror.clone().or_else(|| host_mirror(&host, SourceRole::Security, codename));
+    let components: Vec<String> = distro
+        .sources
+        .iter()
+        .find(|s| s.role == SourceRole::Archive)
+        .map(|s| s.components.clone())
+        .unwrap_or_else(|| vec!["main".into()]);
+
+    let tmp = tempfile::Builder::new().prefix("osrepo-bootstrap.").tempdir_in("/var/tmp")?;
+    let root = tmp.path().join("rootfs");
+    tracing::info!("debootstrap {codename} ({}) for {tag}", opts.arch);
+    let status = Command::new("debootstrap")
+        .args(["--variant=minbase", &format!("--arch={}", opts.arch), &format!("--components={}", components.join(","))])
+        .arg(codename)
+        .arg(&root)
+        .arg(&archive)
+        .status()
+        .context("cannot run debootstrap")?;
+    if !status.success() {
+        bail!(
+            "debootstrap {codename} --arch {} from the archive mirror failed ({status}); for a foreign arch \
+             install qemu-user-static and binfmt-support and enable binfmt_misc",
+            opts.arch
+        );
+    }
+    finish_rootfs(&root, distro, &archive, security.as_deref())?;
+    let tarball = tmp.path().join("rootfs.tar");
+    let status = Command::new("tar")
+        .args(["--numeric-owner", "-C"])
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tarball)
+        .arg(".")
+        .status()
+        .context("cannot run tar")?;
+    if !status.success() {
+        bail!("tar of the root filesystem failed ({status})");
+    }
+    engine.build_from_rootfs(&tag, &opts.arch, &tarball).await?;
+    Ok(tag)
+}
+
+/// Make a debootstrapped tree look like the distro's official image: its package sources,
+/// no cached packages or lists.
+fn finish_rootfs(root: &Path, distro: &Distro, archive: &str, security: Option<&str>) -> Result<()> {
+    for dir in ["var/cache/apt/archives", "var/lib/apt/lists"] {
+        let d = root.join(dir);
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            for e in rd.flatten() {
+                if e.file_type().map(|t| t.is_file()).unwrap_or(false) && e.file_name() != "lock" {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_file(root.join("etc/apt/sources.list"));
+    let mut text = String::new();
+    let entries: Vec<SourceEntry> = if distro.sources.is_empty() {
+        vec![SourceEntry {
+            role: SourceRole::Archive,
+            path: None,
+            suites: vec![distro.codename().to_string()],
+            components: vec!["main".into()],
+            signed_by: None,
+        }]
+    } else {
+        distro.sources.clone()
+    };
+    for s in &entries {
+        let uri = match s.role {
+            SourceRole::Archive => archive,
+            SourceRole::Security => match security {
+                Some(u) => u,
+                None => {
+                    tracing::warn!("no security mirror known; the image gets no {} source", s.suites.join(" "));
+                    continue;
+                }
+            },
+        };
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&source_stanza(uri, s, s.signed_by.as_deref()));
+    }
+    let dir = root.join("etc/apt/sources.list.d");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join(format!("{}.sources", distro.id)), text)?;
+    Ok(())
+}
+
+fn which(cmd: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(cmd))
+        .chain(["/usr/sbin", "/sbin"].iter().map(|d| Path::new(d).join(cmd)))
+        .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_host_sources_both_formats() {
+        let deb822 = "Types: deb\n# comment\nURIs: http://m.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\n\
+                      Types: deb\nURIs: http://m.example/debian-security\nSuites: bookworm-security\nComponents: main\n";
+        let s = parse_deb822_sources(deb822);
+        assert_eq!(host_mirror(&s, SourceRole::Archive, "bookworm").unwrap(), "http://m.example/debian");
+        assert_eq!(host_mirror(&s, SourceRole::Security, "bookworm").unwrap(), "http://m.example/debian-security");
+        // another release of the same archive falls back to the archive's URI
+        assert_eq!(host_mirror(&s, SourceRole::Archive, "trixie").unwrap(), "http://m.example/debian");
+        assert_eq!(host_mirror(&s, SourceRole::Security, "trixie").unwrap(), "http://m.example/debian-security");
+        let one = parse_one_line_sources("deb [arch=amd64 signed-by=/k.gpg] http://x/debian bookworm main\n# deb http://no x\n");
+        assert_eq!(one, vec![HostSource { uri: "http://x/debian".into(), suites: vec!["bookworm".into()] }]);
+    }
+}

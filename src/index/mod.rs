@@ -1,0 +1,3 @@
+//! index: pure functions from package records to repository metadata.
+
+pub mod deb;

@@ -1,0 +1,329 @@
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use osrepo::build::{self, BuildContext};
+use osrepo::config::{distro, PackageSet};
+use osrepo::engine::{Engine, PullPolicy};
+use osrepo::plan::{self, PlanOptions};
+use osrepo::sign::SigningKey;
+
+#[derive(Parser)]
+#[command(name = "osrepo", version, about = "Build signed offline OS package repositories (apt, yum) from packages.yaml")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct ConfigArgs {
+    /// The package list.
+    #[arg(long, default_value = "packages.yaml")]
+    packages: PathBuf,
+    /// The directory of distro files.
+    #[arg(long, default_value = "distros")]
+    distros: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Resolve, fetch, index and sign the repositories of the named distros into --out.
+    Build(BuildArgs),
+    /// Show the distros, or the groups and package specs one distro selects.
+    List {
+        distro: Option<String>,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Signing keys.
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// Index an existing tree (like apt-ftparchive, but signed and complete).
+    #[command(subcommand)]
+    Index(IndexCmd),
+    /// Base images.
+    #[command(subcommand)]
+    Image(ImageCmd),
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    /// Distros to build (names of files in --distros).
+    #[arg(required = true)]
+    distro: Vec<String>,
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Output tree.
+    #[arg(long, default_value = "out")]
+    out: PathBuf,
+    #[command(flatten)]
+    key: KeyArgs,
+    /// Arches to build (default: those the distro file lists).
+    #[arg(long, value_delimiter = ',')]
+    arch: Option<Vec<String>>,
+    /// When to pull build images.
+    #[arg(long, value_enum, default_value = "missing")]
+    pull: PullPolicy,
+    /// Use another build image for a distro: DISTRO=REF (repeatable).
+    #[arg(long = "image", value_name = "DISTRO=REF")]
+    images: Vec<String>,
+    /// Do not follow Recommends (overrides the distro files).
+    #[arg(long, conflicts_with = "recommends")]
+    no_recommends: bool,
+    /// Follow Recommends (overrides the distro files).
+    #[arg(long)]
+    recommends: bool,
+    /// Replace the archive base URL of the distros' own sources.
+    #[arg(long)]
+    mirror: Option<String>,
+    /// Replace the security archive base URL.
+    #[arg(long)]
+    security_mirror: Option<String>,
+    /// Base URL nodes reach the repository at (written into out/repos/).
+    #[arg(long, default_value = osrepo::emit::DEFAULT_BASE_URL)]
+    base_url: String,
+}
+
+#[derive(Args)]
+struct KeyArgs {
+    /// Armored secret signing key (or OSREPO_SIGNING_KEY with the armored text).
+    #[arg(long)]
+    key: Option<PathBuf>,
+}
+
+impl KeyArgs {
+    fn load(&self) -> Result<SigningKey> {
+        if let Some(p) = &self.key {
+            return SigningKey::load(p);
+        }
+        match std::env::var("OSREPO_SIGNING_KEY") {
+            Ok(text) if !text.trim().is_empty() => {
+                SigningKey::from_armored(&text).context("OSREPO_SIGNING_KEY does not hold an armored secret key")
+            }
+            _ => bail!(
+                "no signing key: pass --key FILE or set OSREPO_SIGNING_KEY (create one with `osrepo key generate --out keys/`)"
+            ),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum KeyCmd {
+    /// Create an RSA-4096 signing key: DIR/osrepo.key (secret, 0600), osrepo.asc, osrepo.gpg.
+    Generate {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "osrepo repository signing key <osrepo@localhost>")]
+        uid: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum IndexCmd {
+    /// Write dists/CODENAME for the .deb files under ROOT/pool.
+    Deb {
+        root: PathBuf,
+        #[arg(long)]
+        codename: String,
+        #[arg(long, default_value = "main")]
+        component: String,
+        /// Suite name (default: the codename).
+        #[arg(long)]
+        suite: Option<String>,
+        /// Arches to index (default: those found in the pool).
+        #[arg(long, value_delimiter = ',')]
+        arch: Vec<String>,
+        /// Sign with this key (InRelease, Release.gpg).
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImageCmd {
+    /// Build a distro's base image from its archive with debootstrap and load it into the engine.
+    Bootstrap {
+        distro: String,
+        #[arg(long, default_value = "amd64")]
+        arch: String,
+        /// Archive mirror (default: from the host's apt sources).
+        #[arg(long)]
+        mirror: Option<String>,
+        /// Security archive mirror (default: from the host's apt sources).
+        #[arg(long)]
+        security_mirror: Option<String>,
+        /// Tag (default: the distro's image reference).
+        #[arg(long)]
+        tag: Option<String>,
+        #[arg(long, default_value = "distros")]
+        distros: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    // Die quietly on a closed pipe (`osrepo list | head`), as command-line tools do.
+    // SAFETY: setting a signal disposition to its default before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("OSREPO_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Build(a) => cmd_build(a).await,
+        Cmd::List { distro, config } => cmd_list(distro.as_deref(), &config),
+        Cmd::Key(KeyCmd::Generate { out, uid }) => {
+            let key = SigningKey::generate(&uid, std::time::SystemTime::now())?;
+            osrepo::sign::write_key_files(&out, &key)?;
+            println!("{} {}", key.fingerprint(), out.join("osrepo.key").display());
+            Ok(())
+        }
+        Cmd::Index(IndexCmd::Deb { root, codename, component, suite, arch, key }) => {
+            cmd_index_deb(&root, &codename, &component, suite, &arch, key.as_deref())
+        }
+        Cmd::Image(ImageCmd::Bootstrap { distro, arch, mirror, security_mirror, tag, distros }) => {
+            let d = distro::load_one(&distros, &distro)?;
+            if !d.arches.contains(&arch) {
+                bail!("distro {} does not list arch {arch}", d.name);
+            }
+            let engine = Engine::connect().await?;
+            let opts = osrepo::image::BootstrapOptions { arch, mirror, security_mirror, tag };
+            let tag = osrepo::image::bootstrap(&engine, &d, &opts).await?;
+            println!("{tag}");
+            Ok(())
+        }
+    }
+}
+
+async fn cmd_build(a: BuildArgs) -> Result<()> {
+    let packages = PackageSet::load(&a.config.packages)?;
+    let distros = build::load_distros(&a.config.distros, &a.distro)?;
+    let mut images = BTreeMap::new();
+    for i in &a.images {
+        let (d, r) = i.split_once('=').with_context(|| format!("--image {i:?}: expected DISTRO=REF"))?;
+        images.insert(d.to_string(), r.to_string());
+    }
+    let recommends = if a.no_recommends { Some(false) } else if a.recommends { Some(true) } else { None };
+    let jobs = plan::plan(&packages, &distros, &PlanOptions { arches: a.arch.clone(), images, recommends })?;
+    let key = a.key.load()?;
+    let engine = Engine::connect().await?;
+    let ctx = BuildContext {
+        engine: engine.clone(),
+        out: a.out.clone(),
+        key,
+        pull: a.pull,
+        base_url: a.base_url.clone(),
+        mirror: a.mirror.clone(),
+        security_mirror: a.security_mirror.clone(),
+        date: build::build_date()?,
+    };
+    let started = std::time::Instant::now();
+    let result = tokio::select! {
+        r = build::build(&ctx, jobs) => r,
+        _ = tokio::signal::ctrl_c() => {
+            engine.remove_all().await;
+            bail!("interrupted; {} is unchanged", a.out.display());
+        }
+    };
+    let reports = result?;
+    println!("{:<24} {:>9} {:>14} {:>9}", "JOB", "PACKAGES", "BYTES", "SECONDS");
+    for r in &reports {
+        println!("{:<24} {:>9} {:>14} {:>9.1}", r.label, r.packages, r.bytes, r.seconds);
+    }
+    println!("published {} in {:.1} s", a.out.display(), started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn cmd_list(name: Option<&str>, config: &ConfigArgs) -> Result<()> {
+    match name {
+        None => {
+            for d in distro::load_all(&config.distros)? {
+                println!(
+                    "{:<16} {:<4} {:<8} {:<10} {:<24} {}",
+                    d.name,
+                    d.family.to_string(),
+                    d.id,
+                    d.codename(),
+                    match &d.image {
+                        distro::ImageRef::One(s) => s.clone(),
+                        distro::ImageRef::PerArch(m) => m.values().cloned().collect::<Vec<_>>().join(","),
+                    },
+                    d.arches.join(",")
+                );
+            }
+        }
+        Some(n) => {
+            let d = distro::load_one(&config.distros, n)?;
+            let packages = PackageSet::load(&config.packages)?;
+            let sel = packages.select(&d.groups, d.family)?;
+            for g in &d.groups {
+                let state = if sel.found.contains(g) { "found" } else { "not defined (empty)" };
+                println!("group {g}: {state}");
+            }
+            for s in &sel.specs {
+                println!("{}\t{}", s.raw, s.group);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn cmd_index_deb(
+    root: &Path,
+    codename: &str,
+    component: &str,
+    suite: Option<String>,
+    arches: &[String],
+    key: Option<&Path>,
+) -> Result<()> {
+    use osrepo::index::deb;
+    let key = key.map(SigningKey::load).transpose()?;
+    let records = deb::scan_pool(root)?;
+    if records.is_empty() {
+        bail!("{}: no .deb files under pool/", root.display());
+    }
+    let by_arch = deb::split_by_arch(&records, arches)?;
+    let meta = deb::ReleaseMeta {
+        origin: "osrepo".into(),
+        label: "osrepo".into(),
+        suite: suite.unwrap_or_else(|| codename.to_string()),
+        codename: codename.to_string(),
+        date: build::build_date()?,
+        architectures: by_arch.keys().cloned().collect(),
+        components: vec![component.to_string()],
+        description: format!("osrepo index of {}", root.display()),
+    };
+    deb::write_dist(root, &meta, component, &by_arch)?;
+    let dist = root.join("dists").join(codename);
+    if let Some(k) = key {
+        build::sign_dist(&k, &dist, meta.date)?;
+    }
+    eprintln!("indexed {} packages into {}", records.len(), dist.display());
+    Ok(())
+}

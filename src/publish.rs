@@ -1,0 +1,179 @@
+//! publish: assemble the new tree beside the output and swap it in at the end, so a failed
+//! or interrupted build leaves the previous output untouched.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+/// A staging directory beside `out`. Dropped without `commit`, it is removed.
+pub struct Staging {
+    out: PathBuf,
+    dir: PathBuf,
+    done: bool,
+}
+
+impl Staging {
+    /// Start from a copy of the current output (package files hard-linked, indexes copied,
+    /// so nothing written in staging can change the live tree).
+    pub fn begin(out: &Path) -> Result<Staging> {
+        let parent = parent_of(out);
+        std::fs::create_dir_all(&parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+        let dir = parent.join(format!(".{name}.staging.{}", std::process::id()));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let st = Staging { out: out.to_path_buf(), dir, done: false };
+        if out.exists() {
+            if !out.is_dir() {
+                bail!("output {} exists and is not a directory", out.display());
+            }
+            copy_tree(out, &st.dir)?;
+        }
+        Ok(st)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Swap the staged tree in: one atomic exchange when the output exists.
+    pub fn commit(mut self) -> Result<()> {
+        if self.out.exists() {
+            exchange(&self.dir, &self.out)?;
+            // `dir` now holds the previous tree.
+            std::fs::remove_dir_all(&self.dir)
+                .with_context(|| format!("cannot remove the previous tree at {}", self.dir.display()))?;
+        } else {
+            std::fs::rename(&self.dir, &self.out)
+                .with_context(|| format!("cannot move {} to {}", self.dir.display(), self.out.display()))?;
+        }
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn parent_of(p: &Path) -> PathBuf {
+    match p.parent() {
+        Some(x) if !x.as_os_str().is_empty() => x.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// renameat2(RENAME_EXCHANGE): both paths stay valid at every instant.
+fn exchange(a: &Path, b: &Path) -> Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let ca = CString::new(a.as_os_str().as_bytes())?;
+    let cb = CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: both are valid NUL-terminated paths; AT_FDCWD resolves them like rename(2).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc != 0 {
+        let e = std::io::Error::last_os_error();
+        bail!("cannot swap {} into {}: {e}", a.display(), b.display());
+    }
+    Ok(())
+}
+
+/// Is this a package file (never rewritten in place, so safe to share by hard link)?
+fn is_package(p: &Path) -> bool {
+    matches!(p.extension().and_then(|e| e.to_str()), Some("deb") | Some("rpm"))
+}
+
+/// Copy a tree: package files as hard links, everything else as copies.
+pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
+        let entry = entry?;
+        let src = entry.path();
+        let dst = to.join(entry.file_name());
+        let ft = entry.file_type()?;
+        if ft.is_dir() {
+            std::fs::create_dir_all(&dst)?;
+            copy_tree(&src, &dst)?;
+        } else if ft.is_symlink() {
+            let target = std::fs::read_link(&src)?;
+            std::os::unix::fs::symlink(target, &dst)?;
+        } else if is_package(&src) {
+            std::fs::hard_link(&src, &dst)
+                .or_else(|_| std::fs::copy(&src, &dst).map(|_| ()))
+                .with_context(|| format!("cannot link {} to {}", src.display(), dst.display()))?;
+        } else {
+            std::fs::copy(&src, &dst).with_context(|| format!("cannot copy {}", src.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Write a file by writing a temporary beside it and renaming (never in place: staged files
+/// may share an inode with the live tree).
+pub fn write_file(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = parent_of(path);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).with_context(|| format!("cannot write in {}", dir.display()))?;
+    std::io::Write::write_all(&mut tmp, data)?;
+    tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_staging_leaves_output_untouched() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("out");
+        std::fs::create_dir_all(out.join("a")).unwrap();
+        std::fs::write(out.join("a/x.deb"), b"pkg").unwrap();
+        std::fs::write(out.join("a/Packages"), b"old").unwrap();
+        {
+            let st = Staging::begin(&out).unwrap();
+            write_file(&st.path().join("a/Packages"), b"new").unwrap();
+            std::fs::remove_file(st.path().join("a/x.deb")).unwrap();
+            // dropped without commit
+        }
+        assert_eq!(std::fs::read(out.join("a/Packages")).unwrap(), b"old");
+        assert_eq!(std::fs::read(out.join("a/x.deb")).unwrap(), b"pkg");
+        let leftovers: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "staging dir must be gone");
+    }
+
+    #[test]
+    fn commit_swaps_in_new_tree() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("Packages"), b"old").unwrap();
+        std::fs::write(out.join("p.deb"), b"pkg").unwrap();
+        let st = Staging::begin(&out).unwrap();
+        write_file(&st.path().join("Packages"), b"new").unwrap();
+        st.commit().unwrap();
+        assert_eq!(std::fs::read(out.join("Packages")).unwrap(), b"new");
+        assert_eq!(std::fs::read(out.join("p.deb")).unwrap(), b"pkg");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+        // first publish: no previous output
+        let out2 = d.path().join("fresh");
+        let st = Staging::begin(&out2).unwrap();
+        write_file(&st.path().join("f"), b"1").unwrap();
+        st.commit().unwrap();
+        assert_eq!(std::fs::read(out2.join("f")).unwrap(), b"1");
+    }
+}

@@ -1,0 +1,199 @@
+//! apt resolver: the script a build container runs and the parsing of what it reports.
+//!
+//! The closure is computed as if the node had nothing installed: apt runs against an empty
+//! dpkg status file, with its own lists and a fresh archives directory, for one architecture
+//! (`APT::Architecture`), so packages already in the build image are not left out.
+//! `--download-only` fetches the files and verifies them against the archive's signed metadata.
+
+use anyhow::{bail, Context, Result};
+
+use super::{Artifact, Checksum};
+use crate::config::distro::{SourceEntry, SourceRole};
+use crate::config::{Distro, PackageSpec};
+
+/// Where the job's files are uploaded, and where the script works, inside the container.
+pub const JOB_DIR: &str = "/osrepo/job";
+pub const WORK_DIR: &str = "/osrepo/work";
+/// Mount point of `file:` extra repos.
+pub const EXTRA_DIR: &str = "/osrepo/extra";
+
+/// Exit code the script uses for "some requested packages cannot be resolved".
+pub const EXIT_MISSING: i64 = 3;
+
+/// The resolver script (POSIX sh). Arguments: ARCH RECOMMENDS(true|false); specs in job/specs.
+pub fn script() -> &'static str {
+    r#"#!/bin/sh
+# osrepo apt resolver: complete closure against an empty dpkg status.
+set -eu
+ARCH=$1
+REC=$2
+J=/osrepo/job
+W=/osrepo/work
+rm -rf "$W"
+mkdir -p "$W/lists/partial" "$W/archives/partial" "$W/state" "$W/out" "$W/files"
+: > "$W/state/status"
+if [ -f "$J/replace-sources" ]; then
+  rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*
+fi
+for f in "$J"/*.sources; do
+  [ -e "$f" ] || continue
+  cp "$f" /etc/apt/sources.list.d/
+done
+if [ -f "$J/key-urls" ]; then
+  while read -r name url; do
+    /usr/lib/apt/apt-helper download-file "$url" "$J/keys/$name.asc" || { echo "osrepo: cannot fetch the key of extra repo $name from $url" >&2; exit 4; }
+  done < "$J/key-urls"
+fi
+set -- -o "Dir::State::Lists=$W/lists" -o "Dir::State::status=$W/state/status" \
+  -o "Dir::Cache::archives=$W/archives" -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=" \
+  -o "APT::Architecture=$ARCH" -o "APT::Architectures::=$ARCH" \
+  -o "APT::Install-Recommends=$REC" -o "APT::Sandbox::User=root" -o "Acquire::Languages=none" \
+  -o "Debug::NoLocking=1" -o "Acquire::Retries=3"
+echo "osrepo: apt-get update ($ARCH)"
+if ! apt-get "$@" -q update > "$W/out/update.log" 2>&1; then
+  cat "$W/out/update.log" >&2
+  echo "osrepo: apt-get update failed" >&2
+  exit 5
+fi
+cat "$W/out/update.log"
+if grep -Eq '^(E: |W: (GPG error|Failed to fetch|Some index files failed|The repository .* (is not signed|does not have a Release)))' "$W/out/update.log"; then
+  echo "osrepo: apt-get update reported problems (see above); refusing to resolve from incomplete or unverified sources" >&2
+  exit 5
+fi
+SPECS=$(cat "$J/specs")
+echo "osrepo: checking $(echo "$SPECS" | wc -w) requested packages"
+# shellcheck disable=SC2086
+if ! apt-get "$@" -q -s install $SPECS > "$W/out/sim.log" 2>&1; then
+  : > "$W/out/missing.tsv"
+  for s in $SPECS; do
+    if ! apt-get "$@" -q -s install "$s" > "$W/out/one.log" 2>&1; then
+      why=$(grep '^E: ' "$W/out/one.log" | head -n 1 | sed 's/^E: //')
+      printf '%s\t%s\n' "$s" "${why:-cannot be installed}" >> "$W/out/missing.tsv"
+    fi
+  done
+  if [ ! -s "$W/out/missing.tsv" ]; then
+    grep '^E: ' "$W/out/sim.log" | sed 's/^E: /*\t/' > "$W/out/missing.tsv" || true
+    cat "$W/out/sim.log" >&2
+  fi
+  cat "$W/out/missing.tsv" >&2
+  exit 3
+fi
+# shellcheck disable=SC2086
+apt-get "$@" -q -y --print-uris install $SPECS > "$W/out/uris.txt"
+# shellcheck disable=SC2086
+apt-get "$@" -q -y --download-only install $SPECS
+# apt uses file: repositories in place: copy those files, checked against apt's hash.
+grep "^'file:" "$W/out/uris.txt" | while read -r url name size hash; do
+  src=$(echo "$url" | sed "s/^'file://; s/'\$//")
+  cp "$src" "$W/archives/$name"
+done
+mv "$W"/archives/*.deb "$W/files/" 2>/dev/null || true
+echo "osrepo: closure of $(ls "$W/files" | wc -l) files"
+"#
+}
+
+/// deb822 sources for the image's own repos with mirror overrides applied.
+pub fn mirror_sources(distro: &Distro, archive: Option<&str>, security: Option<&str>) -> Result<String> {
+    if distro.sources.is_empty() {
+        bail!("distro {}: a mirror override needs the `sources` list in {}", distro.name, distro.file.display());
+    }
+    let mut out = String::new();
+    for s in &distro.sources {
+        let base = match s.role {
+            SourceRole::Archive => archive,
+            SourceRole::Security => security.or(archive.map(|_| "")).filter(|s| !s.is_empty()),
+        };
+        let Some(base) = base else {
+            bail!(
+                "distro {}: the mirror override gives no URL for the {:?} sources (set mirror.security)",
+                distro.name,
+                s.role
+            );
+        };
+        out.push_str(&source_stanza(base, s, s.signed_by.as_deref()));
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// One deb822 stanza.
+pub fn source_stanza(uri: &str, s: &SourceEntry, signed_by: Option<&str>) -> String {
+    let mut t = format!(
+        "Types: deb\nURIs: {}\nSuites: {}\nComponents: {}\n",
+        uri.trim_end_matches('/'),
+        s.suites.join(" "),
+        s.components.join(" ")
+    );
+    if let Some(k) = signed_by {
+        t.push_str(&format!("Signed-By: {k}\n"));
+    }
+    t
+}
+
+/// Parse `apt-get --print-uris` output: `'URL' FILE SIZE HASH` lines.
+pub fn parse_uris(text: &str) -> Result<Vec<Artifact>> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if !line.starts_with('\'') {
+            continue;
+        }
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        if parts.len() < 4 {
+            bail!("apt --print-uris line {}: cannot read {line:?}", i + 1);
+        }
+        let url = parts[0].trim_matches('\'').to_string();
+        let size: u64 = parts[2].parse().with_context(|| format!("apt --print-uris line {}: size {:?}", i + 1, parts[2]))?;
+        let checksum = Checksum::parse(parts[3]).with_context(|| format!("apt --print-uris line {}", i + 1))?;
+        if !parts[1].ends_with(".deb") {
+            continue;
+        }
+        out.push(Artifact { file: parts[1].to_string(), url, size, checksum });
+    }
+    out.sort_by(|a, b| a.file.cmp(&b.file));
+    Ok(out)
+}
+
+/// Parse the script's `missing.tsv`: spec, reason.
+pub fn parse_missing(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+/// The specs file: one spec per line.
+pub fn specs_file(specs: &[PackageSpec]) -> String {
+    specs.iter().map(|s| format!("{}\n", s.raw)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_print_uris() {
+        let t = "Reading package lists...\n\
+'http://m/debian/pool/main/c/curl/curl_7.88.1-10%2bdeb12u5_amd64.deb' curl_7.88.1-10+deb12u5_amd64.deb 315732 SHA256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n\
+'file:/osrepo/extra/x/pool/a_1_all.deb' a_1_all.deb 10 MD5Sum:0123456789abcdef0123456789abcdef\n";
+        let a = parse_uris(t).unwrap();
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[0].file, "a_1_all.deb");
+        assert_eq!(a[0].checksum, Checksum::Md5("0123456789abcdef0123456789abcdef".into()));
+        assert_eq!(a[1].size, 315732);
+        assert!(matches!(a[1].checksum, Checksum::Sha256(_)));
+        assert_eq!(a[1].url, "http://m/debian/pool/main/c/curl/curl_7.88.1-10%2bdeb12u5_amd64.deb");
+    }
+
+    #[test]
+    fn rejects_garbled_uris() {
+        assert!(parse_uris("'http://x' a.deb notanumber SHA256:00").is_err());
+        assert!(parse_uris("'http://x' a.deb 1 CRC:00").is_err());
+    }
+
+    #[test]
+    fn missing_lists_every_spec() {
+        let m = parse_missing("nosuch\tUnable to locate package nosuch\ncurl=0.1\tVersion '0.1' for 'curl' was not found\n");
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[1].0, "curl=0.1");
+    }
+}

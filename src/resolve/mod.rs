@@ -1,0 +1,141 @@
+//! resolve: turn a job into the list of files of its complete closure, using the family's
+//! own tools inside a build container. osrepo writes the script and parses what it reports.
+
+pub mod apt;
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use md5::Md5;
+use sha2::{Digest, Sha256, Sha512};
+
+/// One file of a closure, as the upstream's signed metadata describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    /// File name as the resolver stored it.
+    pub file: String,
+    pub url: String,
+    pub size: u64,
+    pub checksum: Checksum,
+}
+
+impl Artifact {
+    /// The file's name in the upstream pool (last URL segment, percent-decoded).
+    pub fn pool_name(&self) -> String {
+        let last = self.url.rsplit('/').next().unwrap_or(&self.file);
+        percent_decode(last)
+    }
+}
+
+/// An upstream checksum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checksum {
+    Md5(String),
+    Sha256(String),
+    Sha512(String),
+}
+
+impl Checksum {
+    /// Parse `SHA256:hex` (apt's spelling; `MD5Sum:` and `SHA512:` too).
+    pub fn parse(s: &str) -> Result<Checksum> {
+        let (kind, hex) = s.split_once(':').with_context(|| format!("checksum {s:?} has no kind"))?;
+        let hex = hex.to_ascii_lowercase();
+        let (c, len) = match kind {
+            "MD5Sum" | "MD5" | "md5" => (Checksum::Md5(hex.clone()), 32),
+            "SHA256" | "sha256" => (Checksum::Sha256(hex.clone()), 64),
+            "SHA512" | "sha512" => (Checksum::Sha512(hex.clone()), 128),
+            _ => bail!("checksum kind {kind:?} is not supported"),
+        };
+        if hex.len() != len || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            bail!("checksum {s:?} is malformed");
+        }
+        Ok(c)
+    }
+
+    /// Check a file against this checksum and a size; the error names the file and both values.
+    pub fn verify(&self, path: &Path, size: u64) -> Result<()> {
+        let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+        if meta.len() != size {
+            bail!("{}: size {} but the upstream metadata says {size}", path.display(), meta.len());
+        }
+        let got = match self {
+            Checksum::Md5(_) => hash_file::<Md5>(path)?,
+            Checksum::Sha256(_) => hash_file::<Sha256>(path)?,
+            Checksum::Sha512(_) => hash_file::<Sha512>(path)?,
+        };
+        let want = self.hex();
+        if got != want {
+            bail!("{}: checksum {got} but the upstream metadata says {want}", path.display());
+        }
+        Ok(())
+    }
+
+    pub fn hex(&self) -> &str {
+        match self {
+            Checksum::Md5(h) | Checksum::Sha256(h) | Checksum::Sha512(h) => h,
+        }
+    }
+}
+
+/// Hex digest of a file.
+pub fn hash_file<D: Digest>(path: &Path) -> Result<String> {
+    let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut h = D::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_name_is_decoded() {
+        let a = Artifact {
+            file: "x".into(),
+            url: "http://m/pool/main/c/curl/curl_7.88.1-10%2bdeb12u5_amd64.deb".into(),
+            size: 1,
+            checksum: Checksum::Md5("0".repeat(32)),
+        };
+        assert_eq!(a.pool_name(), "curl_7.88.1-10+deb12u5_amd64.deb");
+    }
+
+    #[test]
+    fn verify_detects_corruption() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        std::fs::write(&p, b"hello").unwrap();
+        let good = Checksum::Sha256("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824".into());
+        good.verify(&p, 5).unwrap();
+        assert!(good.verify(&p, 6).is_err());
+        std::fs::write(&p, b"hellp").unwrap();
+        let e = good.verify(&p, 5).unwrap_err().to_string();
+        assert!(e.contains("checksum"), "{e}");
+    }
+}
