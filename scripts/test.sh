@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: engine, base image, unit and integration tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup-engine.sh
+cargo build --locked
+if ! docker image inspect debian:bookworm >/dev/null 2>&1; then
+  echo "test: bootstrapping the debian12 base image from the host's apt mirror"
+  ./target/debug/osrepo image bootstrap debian12
+fi
+cargo test --locked -- --test-threads=4
