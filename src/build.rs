@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 
 use crate::config::{Distro, Family};
-use crate::engine::{ContainerSpec, Engine, PullPolicy};
+use crate::engine::{ContainerSpec, Engine, PullPolicy, UploadFile};
 use crate::index::deb::{self, DebRecord, ReleaseMeta};
 use crate::plan::Job;
 use crate::publish::{write_file, Staging};
@@ -50,8 +50,12 @@ pub struct JobReport {
 pub fn build_date() -> Result<DateTime<Utc>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(s) => {
-            let secs: i64 = s.trim().parse().with_context(|| format!("SOURCE_DATE_EPOCH={s:?} is not a number"))?;
-            DateTime::from_timestamp(secs, 0).with_context(|| format!("SOURCE_DATE_EPOCH={s} is out of range"))
+            let secs: i64 = s
+                .trim()
+                .parse()
+                .with_context(|| format!("SOURCE_DATE_EPOCH={s:?} is not a number"))?;
+            DateTime::from_timestamp(secs, 0)
+                .with_context(|| format!("SOURCE_DATE_EPOCH={s} is out of range"))
         }
         Err(_) => Ok(Utc::now().with_nanosecond_zero()),
     }
@@ -87,7 +91,12 @@ pub async fn build(ctx: &BuildContext, jobs: Vec<Job>) -> Result<Vec<JobReport>>
         match resolve_job(ctx, &job, &dir).await {
             Ok(r) => {
                 let bytes = r.artifacts.iter().map(|a| a.size).sum();
-                tracing::info!("{}: closure of {} packages, {} bytes", job.label(), r.artifacts.len(), bytes);
+                tracing::info!(
+                    "{}: closure of {} packages, {} bytes",
+                    job.label(),
+                    r.artifacts.len(),
+                    bytes
+                );
                 reports.push(JobReport {
                     label: job.label(),
                     packages: r.artifacts.len(),
@@ -100,7 +109,11 @@ pub async fn build(ctx: &BuildContext, jobs: Vec<Job>) -> Result<Vec<JobReport>>
         }
     }
     if !failures.is_empty() {
-        bail!("{}\nnothing was published; {} is unchanged", failures.join("\n"), ctx.out.display());
+        bail!(
+            "{}\nnothing was published; {} is unchanged",
+            failures.join("\n"),
+            ctx.out.display()
+        );
     }
 
     let staging = Staging::begin(&ctx.out)?;
@@ -115,7 +128,11 @@ pub async fn build(ctx: &BuildContext, jobs: Vec<Job>) -> Result<Vec<JobReport>>
         }
     }
     for (id, codename) in &dists {
-        sign_dist(&ctx.key, &staging.path().join(id).join("dists").join(codename), ctx.date)?;
+        sign_dist(
+            &ctx.key,
+            &staging.path().join(id).join("dists").join(codename),
+            ctx.date,
+        )?;
     }
     for id in dists.iter().map(|(id, _)| id).collect::<BTreeSet<_>>() {
         gc_pool(&staging.path().join(id))?;
@@ -126,8 +143,20 @@ pub async fn build(ctx: &BuildContext, jobs: Vec<Job>) -> Result<Vec<JobReport>>
         let d = &r.job.distro;
         if seen.insert(d.name.clone()) {
             let (sources, list) = crate::emit::apt_sources(d, &ctx.base_url);
-            write_file(&staging.path().join("repos").join(format!("{}.sources", d.name)), sources.as_bytes())?;
-            write_file(&staging.path().join("repos").join(format!("{}.list", d.name)), list.as_bytes())?;
+            write_file(
+                &staging
+                    .path()
+                    .join("repos")
+                    .join(format!("{}.sources", d.name)),
+                sources.as_bytes(),
+            )?;
+            write_file(
+                &staging
+                    .path()
+                    .join("repos")
+                    .join(format!("{}.list", d.name)),
+                list.as_bytes(),
+            )?;
         }
     }
     staging.commit()?;
@@ -146,18 +175,33 @@ pub async fn resolve_job(ctx: &BuildContext, job: &Job, dir: &Path) -> Result<Re
         .await
         .with_context(|| format!("{label}: build image"))?;
     let (files, binds) = apt_job_files(ctx, job)?;
-    let spec = ContainerSpec { image: job.image.clone(), arch: job.arch.clone(), binds, network: None, label: label.clone() };
+    let spec = ContainerSpec {
+        image: job.image.clone(),
+        arch: job.arch.clone(),
+        binds,
+        network: None,
+        label: label.clone(),
+    };
     let container = ctx.engine.start(&spec).await?;
     let result = async {
         container.upload(apt::JOB_DIR, &files).await?;
         let rec = if job.recommends { "true" } else { "false" };
         let run = container
-            .exec(&["sh", &format!("{}/resolve.sh", apt::JOB_DIR), &job.arch, rec])
+            .exec(&[
+                "sh",
+                &format!("{}/resolve.sh", apt::JOB_DIR),
+                &job.arch,
+                rec,
+            ])
             .await?;
         let outdir = dir.join("out");
         if run.code == apt::EXIT_MISSING {
-            container.copy_out(&format!("{}/out", apt::WORK_DIR), &outdir).await?;
-            let missing = apt::parse_missing(&std::fs::read_to_string(outdir.join("missing.tsv")).unwrap_or_default());
+            container
+                .copy_out(&format!("{}/out", apt::WORK_DIR), &outdir)
+                .await?;
+            let missing = apt::parse_missing(
+                &std::fs::read_to_string(outdir.join("missing.tsv")).unwrap_or_default(),
+            );
             let mut msg = format!(
                 "{label}: {} requested package(s) cannot be installed on {} {}:",
                 missing.len(),
@@ -172,16 +216,25 @@ pub async fn resolve_job(ctx: &BuildContext, job: &Job, dir: &Path) -> Result<Re
         if run.code != 0 {
             let tail: Vec<&str> = run.output.lines().rev().take(15).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
-            bail!("{label}: the resolver failed (exit {}):\n{}", run.code, tail.join("\n"));
+            bail!(
+                "{label}: the resolver failed (exit {}):\n{}",
+                run.code,
+                tail.join("\n")
+            );
         }
-        container.copy_out(&format!("{}/out", apt::WORK_DIR), &outdir).await?;
-        let uris = std::fs::read_to_string(outdir.join("uris.txt")).context("resolver wrote no uris.txt")?;
+        container
+            .copy_out(&format!("{}/out", apt::WORK_DIR), &outdir)
+            .await?;
+        let uris = std::fs::read_to_string(outdir.join("uris.txt"))
+            .context("resolver wrote no uris.txt")?;
         let artifacts = apt::parse_uris(&uris)?;
         if artifacts.is_empty() {
             bail!("{label}: the resolver reported an empty closure");
         }
         let filesdir = dir.join("files");
-        let got = container.copy_out(&format!("{}/files", apt::WORK_DIR), &filesdir).await?;
+        let got = container
+            .copy_out(&format!("{}/files", apt::WORK_DIR), &filesdir)
+            .await?;
         // fetch: every file must be there and match the upstream's checksum and size.
         let got: BTreeSet<String> = got.into_iter().collect();
         for a in &artifacts {
@@ -192,7 +245,11 @@ pub async fn resolve_job(ctx: &BuildContext, job: &Job, dir: &Path) -> Result<Re
                 .verify(&filesdir.join(&a.file), a.size)
                 .with_context(|| format!("{label}: {} from {}", a.file, a.url))?;
         }
-        Ok(Resolved { job: job.clone(), artifacts, dir: filesdir })
+        Ok(Resolved {
+            job: job.clone(),
+            artifacts,
+            dir: filesdir,
+        })
     }
     .await;
     container.remove().await;
@@ -200,15 +257,29 @@ pub async fn resolve_job(ctx: &BuildContext, job: &Job, dir: &Path) -> Result<Re
 }
 
 /// Files uploaded into the container for an apt job, and its bind mounts.
-fn apt_job_files(ctx: &BuildContext, job: &Job) -> Result<(Vec<(String, Vec<u8>, u32)>, Vec<String>)> {
+fn apt_job_files(ctx: &BuildContext, job: &Job) -> Result<(Vec<UploadFile>, Vec<String>)> {
     let d = &job.distro;
     let mut files = vec![
-        ("resolve.sh".to_string(), apt::script().as_bytes().to_vec(), 0o755),
-        ("specs".to_string(), apt::specs_file(&job.specs).into_bytes(), 0o644),
+        (
+            "resolve.sh".to_string(),
+            apt::script().as_bytes().to_vec(),
+            0o755,
+        ),
+        (
+            "specs".to_string(),
+            apt::specs_file(&job.specs).into_bytes(),
+            0o644,
+        ),
     ];
     let mut binds = Vec::new();
-    let archive = ctx.mirror.clone().or_else(|| d.mirror.as_ref().and_then(|m| m.archive.clone()));
-    let security = ctx.security_mirror.clone().or_else(|| d.mirror.as_ref().and_then(|m| m.security.clone()));
+    let archive = ctx
+        .mirror
+        .clone()
+        .or_else(|| d.mirror.as_ref().and_then(|m| m.archive.clone()));
+    let security = ctx
+        .security_mirror
+        .clone()
+        .or_else(|| d.mirror.as_ref().and_then(|m| m.security.clone()));
     if archive.is_some() || security.is_some() {
         files.push(("replace-sources".into(), Vec::new(), 0o644));
         let text = apt::mirror_sources(d, archive.as_deref(), security.as_deref())?;
@@ -219,7 +290,12 @@ fn apt_job_files(ctx: &BuildContext, job: &Job) -> Result<(Vec<(String, Vec<u8>,
         let uri = match r.host_dir() {
             Some(host) => {
                 let host = std::fs::canonicalize(&host).with_context(|| {
-                    format!("{}: extra repo {}: directory {} does not exist", d.file.display(), r.name, host.display())
+                    format!(
+                        "{}: extra repo {}: directory {} does not exist",
+                        d.file.display(),
+                        r.name,
+                        host.display()
+                    )
                 })?;
                 let inside = format!("{}/{}", apt::EXTRA_DIR, r.name);
                 binds.push(format!("{}:{inside}:ro", host.display()));
@@ -231,9 +307,19 @@ fn apt_job_files(ctx: &BuildContext, job: &Job) -> Result<(Vec<(String, Vec<u8>,
         if let Some(k) = &r.key {
             files.push((keyname.clone(), k.as_bytes().to_vec(), 0o644));
         } else if let Some(p) = d.key_file_path(r) {
-            let data = std::fs::read(&p)
-                .with_context(|| format!("{}: extra repo {}: cannot read key file {}", d.file.display(), r.name, p.display()))?;
-            let name = if data.starts_with(b"-----BEGIN") { keyname.clone() } else { format!("keys/{}.gpg", r.name) };
+            let data = std::fs::read(&p).with_context(|| {
+                format!(
+                    "{}: extra repo {}: cannot read key file {}",
+                    d.file.display(),
+                    r.name,
+                    p.display()
+                )
+            })?;
+            let name = if data.starts_with(b"-----BEGIN") {
+                keyname.clone()
+            } else {
+                format!("keys/{}.gpg", r.name)
+            };
             files.push((name, data, 0o644));
         } else if let Some(u) = &r.key_url {
             key_urls.push_str(&format!("{} {}\n", r.name, u));
@@ -248,7 +334,11 @@ fn apt_job_files(ctx: &BuildContext, job: &Job) -> Result<(Vec<(String, Vec<u8>,
             path: None,
             signed_by: None,
             suites: r.suites.clone(),
-            components: if r.components.is_empty() { vec!["main".into()] } else { r.components.clone() },
+            components: if r.components.is_empty() {
+                vec!["main".into()]
+            } else {
+                r.components.clone()
+            },
         };
         files.push((
             format!("osrepo-extra-{}.sources", r.name),
@@ -273,9 +363,14 @@ fn index_deb_job(root: &Path, r: &Resolved, date: DateTime<Utc>) -> Result<()> {
         let rel = deb::pool_path("main", &control, &a.pool_name());
         let dest = repo.join(&rel);
         if dest.exists() {
-            let same = crate::resolve::hash_file::<sha2::Sha256>(&dest)? == crate::resolve::hash_file::<sha2::Sha256>(&src)?;
+            let same = crate::resolve::hash_file::<sha2::Sha256>(&dest)?
+                == crate::resolve::hash_file::<sha2::Sha256>(&src)?;
             if !same {
-                bail!("{}: {} is already in the pool with different content", r.job.label(), dest.display());
+                bail!(
+                    "{}: {} is already in the pool with different content",
+                    r.job.label(),
+                    dest.display()
+                );
             }
         } else {
             std::fs::create_dir_all(dest.parent().unwrap())?;
@@ -321,9 +416,16 @@ fn list_binary_arches(component_dir: &Path) -> Result<BTreeSet<String>> {
 pub fn sign_dist(key: &SigningKey, dist: &Path, date: DateTime<Utc>) -> Result<()> {
     let release = std::fs::read_to_string(dist.join("Release"))
         .with_context(|| format!("cannot read {}", dist.join("Release").display()))?;
-    let when = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(date.timestamp().max(0) as u64);
-    write_file(&dist.join("InRelease"), key.clearsign(&release, when)?.as_bytes())?;
-    write_file(&dist.join("Release.gpg"), key.sign_detached(release.as_bytes(), when)?.as_bytes())?;
+    let when =
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(date.timestamp().max(0) as u64);
+    write_file(
+        &dist.join("InRelease"),
+        key.clearsign(&release, when)?.as_bytes(),
+    )?;
+    write_file(
+        &dist.join("Release.gpg"),
+        key.sign_detached(release.as_bytes(), when)?.as_bytes(),
+    )?;
     Ok(())
 }
 
@@ -371,5 +473,8 @@ fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Distros by name from a directory, in the order asked.
 pub fn load_distros(dir: &Path, names: &[String]) -> Result<Vec<Distro>> {
-    names.iter().map(|n| crate::config::distro::load_one(dir, n)).collect()
+    names
+        .iter()
+        .map(|n| crate::config::distro::load_one(dir, n))
+        .collect()
 }

@@ -16,7 +16,10 @@ pub fn apt_sources(distro: &Distro, base_url: &str) -> (String, String) {
         "# osrepo: {name}\nTypes: deb\nURIs: {url}\nSuites: {codename}\nComponents: main\nSigned-By: {NODE_KEYRING}\n",
         name = distro.name
     );
-    let list = format!("# osrepo: {}\ndeb [signed-by={NODE_KEYRING}] {url} {codename} main\n", distro.name);
+    let list = format!(
+        "# osrepo: {}\ndeb [signed-by={NODE_KEYRING}] {url} {codename} main\n",
+        distro.name
+    );
     (sources, list)
 }
 

@@ -27,7 +27,9 @@ pub fn host_sources() -> Vec<HostSource> {
     files.sort();
     files.insert(0, "/etc/apt/sources.list".into());
     for f in files {
-        let Ok(text) = std::fs::read_to_string(&f) else { continue };
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
         match f.extension().and_then(|e| e.to_str()) {
             Some("sources") => out.extend(parse_deb822_sources(&text)),
             _ => out.extend(parse_one_line_sources(&text)),
@@ -58,7 +60,10 @@ pub fn parse_deb822_sources(text: &str) -> Vec<HostSource> {
             }
         }
         if types_deb {
-            out.extend(uris.into_iter().map(|uri| HostSource { uri, suites: suites.clone() }));
+            out.extend(uris.into_iter().map(|uri| HostSource {
+                uri,
+                suites: suites.clone(),
+            }));
         }
     }
     out
@@ -68,7 +73,9 @@ pub fn parse_one_line_sources(text: &str) -> Vec<HostSource> {
     let mut out = Vec::new();
     for line in text.lines() {
         let line = line.trim();
-        let Some(rest) = line.strip_prefix("deb ") else { continue };
+        let Some(rest) = line.strip_prefix("deb ") else {
+            continue;
+        };
         let mut words: Vec<&str> = Vec::new();
         let mut in_opts = false;
         for w in rest.split_whitespace() {
@@ -83,7 +90,10 @@ pub fn parse_one_line_sources(text: &str) -> Vec<HostSource> {
             words.push(w);
         }
         if words.len() >= 2 {
-            out.push(HostSource { uri: words[0].to_string(), suites: vec![words[1].to_string()] });
+            out.push(HostSource {
+                uri: words[0].to_string(),
+                suites: vec![words[1].to_string()],
+            });
         }
     }
     out
@@ -96,7 +106,11 @@ pub fn host_mirror(sources: &[HostSource], role: SourceRole, codename: &str) -> 
         SourceRole::Archive => codename.to_string(),
         SourceRole::Security => format!("{codename}-security"),
     };
-    let of_role = |h: &&HostSource| h.suites.iter().any(|s| is_sec(s) == (role == SourceRole::Security));
+    let of_role = |h: &&HostSource| {
+        h.suites
+            .iter()
+            .any(|s| is_sec(s) == (role == SourceRole::Security))
+    };
     sources
         .iter()
         .find(|h| h.suites.contains(&wanted))
@@ -115,9 +129,17 @@ pub struct BootstrapOptions {
 }
 
 /// Build the distro's base image with debootstrap and load it into the engine.
-pub async fn bootstrap(engine: &Engine, distro: &Distro, opts: &BootstrapOptions) -> Result<String> {
+pub async fn bootstrap(
+    engine: &Engine,
+    distro: &Distro,
+    opts: &BootstrapOptions,
+) -> Result<String> {
     if distro.family != Family::Deb {
-        bail!("image bootstrap builds deb distros only; {} is {}", distro.name, distro.family);
+        bail!(
+            "image bootstrap builds deb distros only; {} is {}",
+            distro.name,
+            distro.family
+        );
     }
     if which("debootstrap").is_none() {
         bail!("debootstrap is not installed (apt-get install debootstrap)");
@@ -133,7 +155,10 @@ pub async fn bootstrap(engine: &Engine, distro: &Distro, opts: &BootstrapOptions
         .clone()
         .or_else(|| host_mirror(&host, SourceRole::Archive, codename))
         .context("no archive mirror: pass --mirror URL (none found in the host's apt sources)")?;
-    let security = opts.security_mirror.clone().or_else(|| host_mirror(&host, SourceRole::Security, codename));
+    let security = opts
+        .security_mirror
+        .clone()
+        .or_else(|| host_mirror(&host, SourceRole::Security, codename));
     let components: Vec<String> = distro
         .sources
         .iter()
@@ -141,11 +166,17 @@ pub async fn bootstrap(engine: &Engine, distro: &Distro, opts: &BootstrapOptions
         .map(|s| s.components.clone())
         .unwrap_or_else(|| vec!["main".into()]);
 
-    let tmp = tempfile::Builder::new().prefix("osrepo-bootstrap.").tempdir_in("/var/tmp")?;
+    let tmp = tempfile::Builder::new()
+        .prefix("osrepo-bootstrap.")
+        .tempdir_in("/var/tmp")?;
     let root = tmp.path().join("rootfs");
     tracing::info!("debootstrap {codename} ({}) for {tag}", opts.arch);
     let status = Command::new("debootstrap")
-        .args(["--variant=minbase", &format!("--arch={}", opts.arch), &format!("--components={}", components.join(","))])
+        .args([
+            "--variant=minbase",
+            &format!("--arch={}", opts.arch),
+            &format!("--components={}", components.join(",")),
+        ])
         .arg(codename)
         .arg(&root)
         .arg(&archive)
@@ -177,7 +208,12 @@ pub async fn bootstrap(engine: &Engine, distro: &Distro, opts: &BootstrapOptions
 
 /// Make a debootstrapped tree look like the distro's official image: its package sources,
 /// no cached packages or lists.
-fn finish_rootfs(root: &Path, distro: &Distro, archive: &str, security: Option<&str>) -> Result<()> {
+fn finish_rootfs(
+    root: &Path,
+    distro: &Distro,
+    archive: &str,
+    security: Option<&str>,
+) -> Result<()> {
     for dir in ["var/cache/apt/archives", "var/lib/apt/lists"] {
         let d = root.join(dir);
         if let Ok(rd) = std::fs::read_dir(&d) {
@@ -207,7 +243,10 @@ fn finish_rootfs(root: &Path, distro: &Distro, archive: &str, security: Option<&
             SourceRole::Security => match security {
                 Some(u) => u,
                 None => {
-                    tracing::warn!("no security mirror known; the image gets no {} source", s.suites.join(" "));
+                    tracing::warn!(
+                        "no security mirror known; the image gets no {} source",
+                        s.suites.join(" ")
+                    );
                     continue;
                 }
             },
@@ -228,7 +267,11 @@ fn which(cmd: &str) -> Option<std::path::PathBuf> {
         .to_str()?
         .split(':')
         .map(|d| Path::new(d).join(cmd))
-        .chain(["/usr/sbin", "/sbin"].iter().map(|d| Path::new(d).join(cmd)))
+        .chain(
+            ["/usr/sbin", "/sbin"]
+                .iter()
+                .map(|d| Path::new(d).join(cmd)),
+        )
         .find(|p| p.is_file())
 }
 
@@ -241,12 +284,32 @@ mod tests {
         let deb822 = "Types: deb\n# comment\nURIs: http://m.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\n\
                       Types: deb\nURIs: http://m.example/debian-security\nSuites: bookworm-security\nComponents: main\n";
         let s = parse_deb822_sources(deb822);
-        assert_eq!(host_mirror(&s, SourceRole::Archive, "bookworm").unwrap(), "http://m.example/debian");
-        assert_eq!(host_mirror(&s, SourceRole::Security, "bookworm").unwrap(), "http://m.example/debian-security");
+        assert_eq!(
+            host_mirror(&s, SourceRole::Archive, "bookworm").unwrap(),
+            "http://m.example/debian"
+        );
+        assert_eq!(
+            host_mirror(&s, SourceRole::Security, "bookworm").unwrap(),
+            "http://m.example/debian-security"
+        );
         // another release of the same archive falls back to the archive's URI
-        assert_eq!(host_mirror(&s, SourceRole::Archive, "trixie").unwrap(), "http://m.example/debian");
-        assert_eq!(host_mirror(&s, SourceRole::Security, "trixie").unwrap(), "http://m.example/debian-security");
-        let one = parse_one_line_sources("deb [arch=amd64 signed-by=/k.gpg] http://x/debian bookworm main\n# deb http://no x\n");
-        assert_eq!(one, vec![HostSource { uri: "http://x/debian".into(), suites: vec!["bookworm".into()] }]);
+        assert_eq!(
+            host_mirror(&s, SourceRole::Archive, "trixie").unwrap(),
+            "http://m.example/debian"
+        );
+        assert_eq!(
+            host_mirror(&s, SourceRole::Security, "trixie").unwrap(),
+            "http://m.example/debian-security"
+        );
+        let one = parse_one_line_sources(
+            "deb [arch=amd64 signed-by=/k.gpg] http://x/debian bookworm main\n# deb http://no x\n",
+        );
+        assert_eq!(
+            one,
+            vec![HostSource {
+                uri: "http://x/debian".into(),
+                suites: vec!["bookworm".into()]
+            }]
+        );
     }
 }

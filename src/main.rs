@@ -12,7 +12,11 @@ use osrepo::plan::{self, PlanOptions};
 use osrepo::sign::SigningKey;
 
 #[derive(Parser)]
-#[command(name = "osrepo", version, about = "Build signed offline OS package repositories (apt, yum) from packages.yaml")]
+#[command(
+    name = "osrepo",
+    version,
+    about = "Build signed offline OS package repositories (apt, yum) from packages.yaml"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -116,7 +120,10 @@ enum KeyCmd {
     Generate {
         #[arg(long)]
         out: PathBuf,
-        #[arg(long, default_value = "osrepo repository signing key <osrepo@localhost>")]
+        #[arg(
+            long,
+            default_value = "osrepo repository signing key <osrepo@localhost>"
+        )]
         uid: String,
     },
 }
@@ -171,7 +178,8 @@ fn main() -> ExitCode {
     }
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("OSREPO_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("OSREPO_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .with_target(false)
@@ -204,16 +212,33 @@ async fn run(cli: Cli) -> Result<()> {
             println!("{} {}", key.fingerprint(), out.join("osrepo.key").display());
             Ok(())
         }
-        Cmd::Index(IndexCmd::Deb { root, codename, component, suite, arch, key }) => {
-            cmd_index_deb(&root, &codename, &component, suite, &arch, key.as_deref())
-        }
-        Cmd::Image(ImageCmd::Bootstrap { distro, arch, mirror, security_mirror, tag, distros }) => {
+        Cmd::Index(IndexCmd::Deb {
+            root,
+            codename,
+            component,
+            suite,
+            arch,
+            key,
+        }) => cmd_index_deb(&root, &codename, &component, suite, &arch, key.as_deref()),
+        Cmd::Image(ImageCmd::Bootstrap {
+            distro,
+            arch,
+            mirror,
+            security_mirror,
+            tag,
+            distros,
+        }) => {
             let d = distro::load_one(&distros, &distro)?;
             if !d.arches.contains(&arch) {
                 bail!("distro {} does not list arch {arch}", d.name);
             }
             let engine = Engine::connect().await?;
-            let opts = osrepo::image::BootstrapOptions { arch, mirror, security_mirror, tag };
+            let opts = osrepo::image::BootstrapOptions {
+                arch,
+                mirror,
+                security_mirror,
+                tag,
+            };
             let tag = osrepo::image::bootstrap(&engine, &d, &opts).await?;
             println!("{tag}");
             Ok(())
@@ -226,11 +251,27 @@ async fn cmd_build(a: BuildArgs) -> Result<()> {
     let distros = build::load_distros(&a.config.distros, &a.distro)?;
     let mut images = BTreeMap::new();
     for i in &a.images {
-        let (d, r) = i.split_once('=').with_context(|| format!("--image {i:?}: expected DISTRO=REF"))?;
+        let (d, r) = i
+            .split_once('=')
+            .with_context(|| format!("--image {i:?}: expected DISTRO=REF"))?;
         images.insert(d.to_string(), r.to_string());
     }
-    let recommends = if a.no_recommends { Some(false) } else if a.recommends { Some(true) } else { None };
-    let jobs = plan::plan(&packages, &distros, &PlanOptions { arches: a.arch.clone(), images, recommends })?;
+    let recommends = if a.no_recommends {
+        Some(false)
+    } else if a.recommends {
+        Some(true)
+    } else {
+        None
+    };
+    let jobs = plan::plan(
+        &packages,
+        &distros,
+        &PlanOptions {
+            arches: a.arch.clone(),
+            images,
+            recommends,
+        },
+    )?;
     let key = a.key.load()?;
     let engine = Engine::connect().await?;
     let ctx = BuildContext {
@@ -252,11 +293,21 @@ async fn cmd_build(a: BuildArgs) -> Result<()> {
         }
     };
     let reports = result?;
-    println!("{:<24} {:>9} {:>14} {:>9}", "JOB", "PACKAGES", "BYTES", "SECONDS");
+    println!(
+        "{:<24} {:>9} {:>14} {:>9}",
+        "JOB", "PACKAGES", "BYTES", "SECONDS"
+    );
     for r in &reports {
-        println!("{:<24} {:>9} {:>14} {:>9.1}", r.label, r.packages, r.bytes, r.seconds);
+        println!(
+            "{:<24} {:>9} {:>14} {:>9.1}",
+            r.label, r.packages, r.bytes, r.seconds
+        );
     }
-    println!("published {} in {:.1} s", a.out.display(), started.elapsed().as_secs_f64());
+    println!(
+        "published {} in {:.1} s",
+        a.out.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -272,7 +323,8 @@ fn cmd_list(name: Option<&str>, config: &ConfigArgs) -> Result<()> {
                     d.codename(),
                     match &d.image {
                         distro::ImageRef::One(s) => s.clone(),
-                        distro::ImageRef::PerArch(m) => m.values().cloned().collect::<Vec<_>>().join(","),
+                        distro::ImageRef::PerArch(m) =>
+                            m.values().cloned().collect::<Vec<_>>().join(","),
                     },
                     d.arches.join(",")
                 );
@@ -283,7 +335,11 @@ fn cmd_list(name: Option<&str>, config: &ConfigArgs) -> Result<()> {
             let packages = PackageSet::load(&config.packages)?;
             let sel = packages.select(&d.groups, d.family)?;
             for g in &d.groups {
-                let state = if sel.found.contains(g) { "found" } else { "not defined (empty)" };
+                let state = if sel.found.contains(g) {
+                    "found"
+                } else {
+                    "not defined (empty)"
+                };
                 println!("group {g}: {state}");
             }
             for s in &sel.specs {

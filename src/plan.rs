@@ -55,7 +55,11 @@ pub fn plan(packages: &PackageSet, distros: &[Distro], opts: &PlanOptions) -> Re
             Some(a) => {
                 for x in a {
                     if !d.arches.contains(x) {
-                        bail!("distro {} does not support arch {x} (its file lists {})", d.name, d.arches.join(", "));
+                        bail!(
+                            "distro {} does not support arch {x} (its file lists {})",
+                            d.name,
+                            d.arches.join(", ")
+                        );
                     }
                 }
                 a.clone()

@@ -139,7 +139,8 @@ pub struct Distro {
 
 impl Distro {
     pub fn parse(path: &Path, text: &str) -> Result<Distro> {
-        let mut d: Distro = serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("{}", located(path, &e)))?;
+        let mut d: Distro =
+            serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("{}", located(path, &e)))?;
         d.file = path.to_path_buf();
         d.validate()?;
         Ok(d)
@@ -155,18 +156,28 @@ impl Distro {
         let f = self.file.display();
         if let Some(stem) = self.file.file_stem().and_then(|s| s.to_str()) {
             if stem != self.name {
-                bail!("{f}: name {:?} does not match the file name {stem:?}", self.name);
+                bail!(
+                    "{f}: name {:?} does not match the file name {stem:?}",
+                    self.name
+                );
             }
         }
         if self.family == Family::Deb && self.codename.is_none() {
-            bail!("{f}: distro {} is a deb distro and needs a codename", self.name);
+            bail!(
+                "{f}: distro {} is a deb distro and needs a codename",
+                self.name
+            );
         }
         if self.arches.is_empty() {
             bail!("{f}: distro {} lists no arches", self.name);
         }
         for a in &self.arches {
             if !KNOWN_ARCHES.contains(&a.as_str()) {
-                bail!("{f}: distro {}: unknown arch {a:?} (known: {})", self.name, KNOWN_ARCHES.join(", "));
+                bail!(
+                    "{f}: distro {}: unknown arch {a:?} (known: {})",
+                    self.name,
+                    KNOWN_ARCHES.join(", ")
+                );
             }
         }
         if let ImageRef::PerArch(m) = &self.image {
@@ -179,10 +190,23 @@ impl Distro {
         let mut names = std::collections::BTreeSet::new();
         for r in &self.extra_repos {
             if !names.insert(r.name.as_str()) {
-                bail!("{f}: distro {}: extra repo {:?} is declared twice", self.name, r.name);
+                bail!(
+                    "{f}: distro {}: extra repo {:?} is declared twice",
+                    self.name,
+                    r.name
+                );
             }
-            if r.name.is_empty() || !r.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-                bail!("{f}: distro {}: extra repo name {:?} must be [A-Za-z0-9._-]+", self.name, r.name);
+            if r.name.is_empty()
+                || !r
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                bail!(
+                    "{f}: distro {}: extra repo name {:?} must be [A-Za-z0-9._-]+",
+                    self.name,
+                    r.name
+                );
             }
             let keys = [r.key.is_some(), r.key_file.is_some(), r.key_url.is_some()];
             if keys.iter().filter(|k| **k).count() != 1 {
@@ -193,7 +217,11 @@ impl Distro {
                 );
             }
             if self.family == Family::Deb && r.suites.is_empty() {
-                bail!("{f}: distro {}: extra repo {} lists no suites", self.name, r.name);
+                bail!(
+                    "{f}: distro {}: extra repo {} lists no suites",
+                    self.name,
+                    r.name
+                );
             }
         }
         Ok(())
@@ -228,7 +256,8 @@ impl Distro {
 /// Every distro file in a directory, sorted by name.
 pub fn load_all(dir: &Path) -> Result<Vec<Distro>> {
     let mut out = Vec::new();
-    let rd = std::fs::read_dir(dir).with_context(|| format!("cannot read distros directory {}", dir.display()))?;
+    let rd = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read distros directory {}", dir.display()))?;
     for e in rd {
         let p = e?.path();
         if p.extension().and_then(|e| e.to_str()) == Some("yaml") {
@@ -243,8 +272,115 @@ pub fn load_all(dir: &Path) -> Result<Vec<Distro>> {
 pub fn load_one(dir: &Path, name: &str) -> Result<Distro> {
     let p = dir.join(format!("{name}.yaml"));
     if !p.exists() {
-        let known: Vec<String> = load_all(dir).map(|v| v.into_iter().map(|d| d.name).collect()).unwrap_or_default();
-        bail!("unknown distro {name:?}: no {} (known: {})", p.display(), known.join(", "));
+        let known: Vec<String> = load_all(dir)
+            .map(|v| v.into_iter().map(|d| d.name).collect())
+            .unwrap_or_default();
+        bail!(
+            "unknown distro {name:?}: no {} (known: {})",
+            p.display(),
+            known.join(", ")
+        );
     }
     Distro::load(&p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = "name: debian12\nfamily: deb\nid: debian\nrelease: '12'\ncodename: bookworm\nimage: debian:bookworm\narches: [amd64, arm64]\ngroups: [common]\n";
+
+    #[test]
+    fn shipped_distro_files_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("distros");
+        let all = load_all(&dir).unwrap();
+        let names: Vec<&str> = all.iter().map(|d| d.name.as_str()).collect();
+        for n in [
+            "debian11",
+            "debian12",
+            "debian13",
+            "ubuntu2004",
+            "ubuntu2204",
+            "ubuntu2404",
+        ] {
+            assert!(names.contains(&n), "{n} missing");
+        }
+        let d = all.iter().find(|d| d.name == "debian12").unwrap();
+        assert_eq!(d.codename(), "bookworm");
+        assert_eq!(d.image_for("arm64").unwrap(), "debian:bookworm");
+    }
+
+    #[test]
+    fn per_arch_images() {
+        let t = MIN.replace(
+            "image: debian:bookworm",
+            "image: {amd64: a/deb:12, arm64: b/deb:12}",
+        );
+        let d = Distro::parse(Path::new("debian12.yaml"), &t).unwrap();
+        assert_eq!(d.image_for("arm64").unwrap(), "b/deb:12");
+        let t = MIN.replace("image: debian:bookworm", "image: {amd64: a/deb:12}");
+        let e = Distro::parse(Path::new("debian12.yaml"), &t)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no image given for arch arm64"), "{e}");
+    }
+
+    #[test]
+    fn bad_files_are_named() {
+        let e = Distro::parse(Path::new("d/other.yaml"), MIN)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("d/other.yaml") && e.contains("does not match"),
+            "{e}"
+        );
+        let e = Distro::parse(Path::new("debian12.yaml"), &format!("{MIN}colour: blue\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("debian12.yaml:9:1: ") && e.contains("colour"),
+            "{e}"
+        );
+        let e = Distro::parse(Path::new("debian12.yaml"), &MIN.replace("arm64", "s390x"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown arch \"s390x\""), "{e}");
+        let e = Distro::parse(
+            Path::new("debian12.yaml"),
+            &MIN.replace("codename: bookworm\n", ""),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("needs a codename"), "{e}");
+        let unsigned =
+            format!("{MIN}extra_repos:\n  - name: x\n    url: file:/srv/x\n    suites: [x]\n");
+        let e = Distro::parse(Path::new("debian12.yaml"), &unsigned)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no unsigned repos"), "{e}");
+    }
+
+    #[test]
+    fn file_repos_name_a_host_dir() {
+        let r = ExtraRepo {
+            name: "x".into(),
+            url: "file:///srv/repo".into(),
+            suites: vec![],
+            components: vec![],
+            key: None,
+            key_file: None,
+            key_url: None,
+        };
+        assert_eq!(r.host_dir(), Some(PathBuf::from("/srv/repo")));
+        let r = ExtraRepo {
+            url: "file:/srv/repo".into(),
+            ..r
+        };
+        assert_eq!(r.host_dir(), Some(PathBuf::from("/srv/repo")));
+        let r = ExtraRepo {
+            url: "https://x".into(),
+            ..r
+        };
+        assert_eq!(r.host_dir(), None);
+    }
 }

@@ -65,7 +65,13 @@ impl<'de> Deserialize<'de> for GroupMap {
             fn visit_unit<E: de::Error>(self) -> std::result::Result<GroupMap, E> {
                 Ok(GroupMap(BTreeMap::new()))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<GroupMap, A::Error> {
+            fn visit_none<E: de::Error>(self) -> std::result::Result<GroupMap, E> {
+                Ok(GroupMap(BTreeMap::new()))
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<GroupMap, A::Error> {
                 let mut out = BTreeMap::new();
                 while let Some(key) = map.next_key::<String>()? {
                     if key.is_empty() || key.contains('.') || key.contains(char::is_whitespace) {
@@ -99,14 +105,23 @@ impl<'de> Deserialize<'de> for GroupValue {
             fn visit_unit<E: de::Error>(self) -> std::result::Result<GroupValue, E> {
                 Ok(GroupValue(Group::List(Vec::new())))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<GroupValue, A::Error> {
+            fn visit_none<E: de::Error>(self) -> std::result::Result<GroupValue, E> {
+                Ok(GroupValue(Group::List(Vec::new())))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<GroupValue, A::Error> {
                 let mut specs = Vec::new();
                 while let Some(spec) = seq.next_element::<SpecString>()? {
                     specs.push(spec.0);
                 }
                 Ok(GroupValue(Group::List(specs)))
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<GroupValue, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<GroupValue, A::Error> {
                 let inner = GroupMap::deserialize(de::value::MapAccessDeserializer::new(map))?;
                 Ok(GroupValue(Group::Nested(inner.0)))
             }
@@ -145,11 +160,16 @@ impl PackageSet {
         let groups = match serde_yaml::from_str::<GroupMap>(text) {
             Ok(g) => g.0,
             Err(e) => match duplicate_place(text, &e) {
-                Some((line, col, key)) => bail!("{}:{line}:{col}: duplicate group {key:?}", path.display()),
+                Some((line, col, key)) => {
+                    bail!("{}:{line}:{col}: duplicate group {key:?}", path.display())
+                }
                 None => bail!("{}", located(path, &e)),
             },
         };
-        Ok(PackageSet { path: path.to_path_buf(), groups })
+        Ok(PackageSet {
+            path: path.to_path_buf(),
+            groups,
+        })
     }
 
     pub fn load(path: &Path) -> Result<PackageSet> {
@@ -235,7 +255,12 @@ impl PackageSpec {
                 None => (raw.to_string(), None),
             },
         };
-        PackageSpec { raw: raw.to_string(), name, version, group: group.to_string() }
+        PackageSpec {
+            raw: raw.to_string(),
+            name,
+            version,
+            group: group.to_string(),
+        }
     }
 }
 
@@ -258,8 +283,12 @@ fn duplicate_place(text: &str, e: &serde_yaml::Error) -> Option<(usize, usize, S
     for (i, line) in text.lines().enumerate().skip(loc.line().saturating_sub(1)) {
         let indent = line.len() - line.trim_start().len();
         let rest = line.trim_start();
-        let bare = rest.strip_prefix(key).is_some_and(|r| r.trim_start().starts_with(':'));
-        let quoted = rest.strip_prefix(&format!("\"{key}\"")).is_some_and(|r| r.trim_start().starts_with(':'));
+        let bare = rest
+            .strip_prefix(key)
+            .is_some_and(|r| r.trim_start().starts_with(':'));
+        let quoted = rest
+            .strip_prefix(&format!("\"{key}\""))
+            .is_some_and(|r| r.trim_start().starts_with(':'));
         if indent + 1 == loc.column() && (bare || quoted) {
             seen += 1;
             if seen == 2 {
@@ -281,5 +310,171 @@ pub fn located(path: &Path, e: &serde_yaml::Error) -> String {
     match e.location() {
         Some(l) => format!("{}:{}:{}: {}", path.display(), l.line(), l.column(), msg),
         None => format!("{}: {}", path.display(), msg),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<PackageSet> {
+        PackageSet::parse(Path::new("packages.yaml"), text)
+    }
+
+    #[test]
+    fn nested_groups_and_selection_order() {
+        let p = parse("kubespray:\n  common: [curl, socat]\n  apt: [python3-apt]\ncommon:\n  - lsof\n  - curl\ndebian12:\n  - containerd=1.6.20~ds1-1\n").unwrap();
+        assert!(matches!(p.group("kubespray"), Some(Group::Nested(_))));
+        assert_eq!(
+            p.group("kubespray.apt"),
+            Some(&Group::List(vec!["python3-apt".into()]))
+        );
+        assert_eq!(p.group("kubespray.nope"), None);
+        assert_eq!(p.group("common.x"), None);
+        let groups: Vec<String> = [
+            "kubespray.common",
+            "common",
+            "kubespray.apt",
+            "debian12",
+            "ubuntu",
+        ]
+        .map(String::from)
+        .into();
+        let s = p.select(&groups, Family::Deb).unwrap();
+        let raws: Vec<&str> = s.specs.iter().map(|s| s.raw.as_str()).collect();
+        assert_eq!(
+            raws,
+            [
+                "curl",
+                "socat",
+                "lsof",
+                "python3-apt",
+                "containerd=1.6.20~ds1-1"
+            ]
+        );
+        assert_eq!(s.absent, ["ubuntu"]);
+        assert_eq!(s.found.len(), 4);
+        let pinned = s.specs.last().unwrap();
+        assert_eq!(
+            (pinned.name.as_str(), pinned.version.as_deref()),
+            ("containerd", Some("1.6.20~ds1-1"))
+        );
+        assert_eq!(pinned.group, "debian12");
+    }
+
+    #[test]
+    fn a_whole_nested_group_selects_all_its_lists() {
+        let p = parse("kubespray:\n  common: [curl]\n  apt: [gnupg]\n").unwrap();
+        let s = p.select(&["kubespray".to_string()], Family::Deb).unwrap();
+        assert_eq!(s.specs.len(), 2);
+    }
+
+    #[test]
+    fn pins_in_each_family_syntax() {
+        let d = PackageSpec::parse("containerd.io=1.6.28-1", Family::Deb, "g");
+        assert_eq!(
+            (d.name.as_str(), d.version.as_deref()),
+            ("containerd.io", Some("1.6.28-1"))
+        );
+        let r = PackageSpec::parse("containerd.io-1.6.28", Family::Rpm, "g");
+        assert_eq!(
+            (r.name.as_str(), r.version.as_deref()),
+            ("containerd.io", Some("1.6.28"))
+        );
+        let r = PackageSpec::parse("device-mapper-libs", Family::Rpm, "g");
+        assert_eq!((r.name.as_str(), r.version), ("device-mapper-libs", None));
+        let r = PackageSpec::parse("python3-3.9.16", Family::Rpm, "g");
+        assert_eq!(r.name, "python3");
+    }
+
+    #[test]
+    fn pinned_beats_unpinned_and_two_pins_conflict() {
+        let p = parse("a: [curl]\nb: [curl=7.88.1-10]\n").unwrap();
+        let s = p.select(&["a".into(), "b".into()], Family::Deb).unwrap();
+        assert_eq!(s.specs.len(), 1);
+        assert_eq!(s.specs[0].raw, "curl=7.88.1-10");
+        let p = parse("a: [curl=1]\nb: [curl=2]\n").unwrap();
+        let e = p
+            .select(&["a".into(), "b".into()], Family::Deb)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("curl") && e.contains("group a") && e.contains("group b"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        let e = parse("a:\n  - x\nb:\n  c: [1]\n  d: [3]\n  c: [2]\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "packages.yaml:6:3: duplicate group \"c\"");
+        let e = parse("a:\n  - x\na:\n  - y\n").unwrap_err().to_string();
+        assert!(
+            e.starts_with("packages.yaml:3:1: duplicate group \"a\""),
+            "{e}"
+        );
+        let e = parse("a:\n  - x\n  - {b: c}\n").unwrap_err().to_string();
+        assert!(
+            e.starts_with("packages.yaml:3:5: ") && e.contains("expected a package spec string"),
+            "{e}"
+        );
+        let e = parse("a:\n  - x\n  - [c]\n").unwrap_err().to_string();
+        assert!(e.starts_with("packages.yaml:3:5: "), "{e}");
+        let e = parse("a:\n  - curl\n  - \"two words\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("packages.yaml:3:5: ") && e.contains("two words"),
+            "{e}"
+        );
+        let e = parse("a: [x\n").unwrap_err().to_string();
+        assert!(e.starts_with("packages.yaml:2:1: "), "{e}");
+        let e = parse("a: 5\n").unwrap_err().to_string();
+        assert!(e.starts_with("packages.yaml:1:4: "), "{e}");
+        let e = parse("a.b: [x]\n").unwrap_err().to_string();
+        assert!(e.contains("without dots"), "{e}");
+    }
+
+    #[test]
+    fn empty_file_and_empty_groups() {
+        assert!(parse("").unwrap().groups.is_empty());
+        let p = parse("a:\nb: []\n").unwrap();
+        assert_eq!(p.group("a"), Some(&Group::List(vec![])));
+    }
+
+    #[test]
+    fn reads_the_k8sli_os_packages_file() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/k8sli-packages.yaml");
+        let p = PackageSet::load(&path).unwrap();
+        let groups: Vec<String> = [
+            "common",
+            "apt",
+            "kubespray.common",
+            "kubespray.apt",
+            "ubuntu",
+            "ubuntu2004",
+        ]
+        .map(String::from)
+        .into();
+        let s = p.select(&groups, Family::Deb).unwrap();
+        assert!(s
+            .specs
+            .iter()
+            .any(|s| s.raw == "containerd.io=1.4.6-1" && s.version.as_deref() == Some("1.4.6-1")));
+        assert!(s.specs.iter().any(|s| s.name == "aufs-tools"));
+        assert_eq!(s.absent, ["ubuntu2004"]);
+        // rsync is in two groups but requested once.
+        assert_eq!(s.specs.iter().filter(|s| s.name == "rsync").count(), 1);
+        let y = p
+            .select(
+                &["common".into(), "yum".into(), "centos7".into()],
+                Family::Rpm,
+            )
+            .unwrap();
+        let c = y.specs.iter().find(|s| s.name == "containerd.io").unwrap();
+        assert_eq!(c.version.as_deref(), Some("1.4.6"));
+        assert!(p.group("tools").is_some());
     }
 }

@@ -106,9 +106,17 @@ echo "osrepo: closure of $(ls "$W/files" | wc -l) files"
 }
 
 /// deb822 sources for the image's own repos with mirror overrides applied.
-pub fn mirror_sources(distro: &Distro, archive: Option<&str>, security: Option<&str>) -> Result<String> {
+pub fn mirror_sources(
+    distro: &Distro,
+    archive: Option<&str>,
+    security: Option<&str>,
+) -> Result<String> {
     if distro.sources.is_empty() {
-        bail!("distro {}: a mirror override needs the `sources` list in {}", distro.name, distro.file.display());
+        bail!(
+            "distro {}: a mirror override needs the `sources` list in {}",
+            distro.name,
+            distro.file.display()
+        );
     }
     let mut out = String::new();
     for s in &distro.sources {
@@ -155,12 +163,20 @@ pub fn parse_uris(text: &str) -> Result<Vec<Artifact>> {
             bail!("apt --print-uris line {}: cannot read {line:?}", i + 1);
         }
         let url = parts[0].trim_matches('\'').to_string();
-        let size: u64 = parts[2].parse().with_context(|| format!("apt --print-uris line {}: size {:?}", i + 1, parts[2]))?;
-        let checksum = Checksum::parse(parts[3]).with_context(|| format!("apt --print-uris line {}", i + 1))?;
+        let size: u64 = parts[2]
+            .parse()
+            .with_context(|| format!("apt --print-uris line {}: size {:?}", i + 1, parts[2]))?;
+        let checksum = Checksum::parse(parts[3])
+            .with_context(|| format!("apt --print-uris line {}", i + 1))?;
         if !parts[1].ends_with(".deb") {
             continue;
         }
-        out.push(Artifact { file: parts[1].to_string(), url, size, checksum });
+        out.push(Artifact {
+            file: parts[1].to_string(),
+            url,
+            size,
+            checksum,
+        });
     }
     out.sort_by(|a, b| a.file.cmp(&b.file));
     Ok(out)
@@ -191,10 +207,16 @@ mod tests {
         let a = parse_uris(t).unwrap();
         assert_eq!(a.len(), 2);
         assert_eq!(a[0].file, "a_1_all.deb");
-        assert_eq!(a[0].checksum, Checksum::Md5("0123456789abcdef0123456789abcdef".into()));
+        assert_eq!(
+            a[0].checksum,
+            Checksum::Md5("0123456789abcdef0123456789abcdef".into())
+        );
         assert_eq!(a[1].size, 315732);
         assert!(matches!(a[1].checksum, Checksum::Sha256(_)));
-        assert_eq!(a[1].url, "http://m/debian/pool/main/c/curl/curl_7.88.1-10%2bdeb12u5_amd64.deb");
+        assert_eq!(
+            a[1].url,
+            "http://m/debian/pool/main/c/curl/curl_7.88.1-10%2bdeb12u5_amd64.deb"
+        );
     }
 
     #[test]
