@@ -41,6 +41,15 @@ use super::Family;
 /// The arches osrepo knows, in Debian's spelling (the rpm side maps them to basearch names).
 pub const KNOWN_ARCHES: &[&str] = &["amd64", "arm64"];
 
+/// The rpm basearch of an osrepo arch.
+pub fn basearch(arch: &str) -> &str {
+    match arch {
+        "amd64" => "x86_64",
+        "arm64" => "aarch64",
+        other => other,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ImageRef {
@@ -79,6 +88,30 @@ pub struct Mirror {
     pub archive: Option<String>,
     #[serde(default)]
     pub security: Option<String>,
+}
+
+/// A yum/dnf repository of an rpm distro's own (replaces the image's repo files when listed:
+/// for releases whose stock mirrors are gone, such as CentOS 7 and its vault).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RpmRepo {
+    pub name: String,
+    /// baseurl; `$releasever` and `$basearch` are expanded by yum/dnf. A map gives one per arch.
+    pub baseurl: ImageRef,
+    /// gpgkey URLs or `file:///etc/pki/rpm-gpg/...` paths inside the image.
+    #[serde(default)]
+    pub gpgkey: Vec<String>,
+}
+
+/// Which tool resolves an rpm distro's closure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RpmResolver {
+    /// `dnf download --resolve --alldeps` (EL8+, openEuler, Fedora).
+    #[default]
+    Dnf,
+    /// `repotrack` from yum-utils (EL7).
+    Repotrack,
 }
 
 /// An upstream repository besides the distro's own (docker-ce, an internal repo...).
@@ -132,6 +165,15 @@ pub struct Distro {
     pub mirror: Option<Mirror>,
     #[serde(default)]
     pub extra_repos: Vec<ExtraRepo>,
+    /// rpm: the distro's own repos (replace the image's repo files when given).
+    #[serde(default)]
+    pub repos: Vec<RpmRepo>,
+    /// rpm: the resolver tool.
+    #[serde(default)]
+    pub resolver: RpmResolver,
+    /// rpm: compression of the repodata (gz for EL7's yum; zstd possible for EL8+).
+    #[serde(default)]
+    pub compress: Option<String>,
     /// Where the file was read from (not part of the format).
     #[serde(skip)]
     pub file: PathBuf,
@@ -187,6 +229,15 @@ impl Distro {
                 }
             }
         }
+        for r in &self.repos {
+            if let ImageRef::PerArch(m) = &r.baseurl {
+                for a in &self.arches {
+                    if !m.contains_key(a) {
+                        bail!("{f}: distro {}: repo {} has no baseurl for arch {a}", self.name, r.name);
+                    }
+                }
+            }
+        }
         let mut names = std::collections::BTreeSet::new();
         for r in &self.extra_repos {
             if !names.insert(r.name.as_str()) {
@@ -215,6 +266,9 @@ impl Distro {
                     self.name,
                     r.name
                 );
+            }
+            if self.family == Family::Rpm && !r.suites.is_empty() {
+                bail!("{f}: distro {}: extra repo {}: suites are for deb distros (rpm repos take a url)", self.name, r.name);
             }
             if self.family == Family::Deb && r.suites.is_empty() {
                 bail!(

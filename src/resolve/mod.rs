@@ -2,6 +2,7 @@
 //! own tools inside a build container. osrepo writes the script and parses what it reports.
 
 pub mod apt;
+pub mod dnf;
 
 use std::io::Read;
 use std::path::Path;
