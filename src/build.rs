@@ -8,12 +8,13 @@ use std::time::{Instant, SystemTime};
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 
+use crate::config::distro::RpmResolver;
 use crate::config::{Distro, Family};
 use crate::engine::{ContainerSpec, Engine, PullPolicy, UploadFile};
 use crate::index::deb::{self, DebRecord, ReleaseMeta};
 use crate::plan::Job;
 use crate::publish::{write_file, Staging};
-use crate::resolve::{apt, Artifact};
+use crate::resolve::{apt, dnf, Artifact};
 use crate::sign::SigningKey;
 
 /// Everything a build needs besides the jobs.
@@ -28,6 +29,8 @@ pub struct BuildContext {
     pub security_mirror: Option<String>,
     /// Index and signature time (SOURCE_DATE_EPOCH or now).
     pub date: DateTime<Utc>,
+    /// Jobs resolved at once.
+    pub jobs: usize,
 }
 
 /// A job's verified closure: files on local disk.
@@ -35,27 +38,58 @@ pub struct Resolved {
     pub job: Job,
     pub artifacts: Vec<Artifact>,
     pub dir: PathBuf,
+    /// rpm: module metadata documents of the upstream repos.
+    pub modules: Vec<String>,
+    /// rpm: upstream package signing keys (file name, bytes).
+    pub keys: Vec<(String, Vec<u8>)>,
 }
 
 /// Outcome of one job, for the summary.
 #[derive(Debug, Clone)]
 pub struct JobReport {
-    pub label: String,
+    pub distro: String,
+    pub arch: String,
     pub packages: usize,
     pub bytes: u64,
     pub seconds: f64,
+    /// None when the job's output was published; else why not.
+    pub failure: Option<String>,
+}
+
+impl JobReport {
+    pub fn status(&self) -> &str {
+        match &self.failure {
+            None => "ok",
+            Some(f) if f.starts_with("not published") => "skipped",
+            Some(_) => "FAILED",
+        }
+    }
+}
+
+/// The summary table of a build.
+pub fn summary_table(reports: &[JobReport]) -> String {
+    let mut t =
+        format!("{:<16} {:<6} {:>9} {:>14} {:>8}  {}\n", "DISTRO", "ARCH", "PACKAGES", "BYTES", "SECONDS", "STATUS");
+    for r in reports {
+        t.push_str(&format!(
+            "{:<16} {:<6} {:>9} {:>14} {:>8.1}  {}\n",
+            r.distro,
+            r.arch,
+            r.packages,
+            r.bytes,
+            r.seconds,
+            r.status()
+        ));
+    }
+    t
 }
 
 /// The build date: SOURCE_DATE_EPOCH when set, else now.
 pub fn build_date() -> Result<DateTime<Utc>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(s) => {
-            let secs: i64 = s
-                .trim()
-                .parse()
-                .with_context(|| format!("SOURCE_DATE_EPOCH={s:?} is not a number"))?;
-            DateTime::from_timestamp(secs, 0)
-                .with_context(|| format!("SOURCE_DATE_EPOCH={s} is out of range"))
+            let secs: i64 = s.trim().parse().with_context(|| format!("SOURCE_DATE_EPOCH={s:?} is not a number"))?;
+            DateTime::from_timestamp(secs, 0).with_context(|| format!("SOURCE_DATE_EPOCH={s} is out of range"))
         }
         Err(_) => Ok(Utc::now().with_nanosecond_zero()),
     }
@@ -70,8 +104,15 @@ impl NanoZero for DateTime<Utc> {
     }
 }
 
-/// Run every job; publish only when all of them resolved.
-pub async fn build(ctx: &BuildContext, jobs: Vec<Job>) -> Result<Vec<JobReport>> {
+/// What a build did: per-job reports, the failures, whether anything was published.
+pub struct BuildOutcome {
+    pub reports: Vec<JobReport>,
+    pub failures: Vec<String>,
+    pub published: bool,
+}
+
+/// Run every job; publish the distros whose jobs all resolved.
+pub async fn build(ctx: &BuildContext, jobs: Vec<Job>) -> Result<BuildOutcome> {
     let parent = match ctx.out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -82,38 +123,59 @@ pub async fn build(ctx: &BuildContext, jobs: Vec<Job>) -> Result<Vec<JobReport>>
         .tempdir_in(&parent)
         .with_context(|| format!("cannot create a work directory in {}", parent.display()))?;
 
+    // Resolve every job, at most `ctx.jobs` at once; a failing job does not stop the others.
+    use futures_util::StreamExt;
+    let outcomes: Vec<(usize, Job, Result<Resolved>, f64)> = futures_util::stream::iter(jobs.into_iter().enumerate())
+        .map(|(i, job)| {
+            let dir = work.path().join(format!("job{i}"));
+            async move {
+                let t = Instant::now();
+                tracing::info!("{}: resolving in {}", job.label(), job.image);
+                let r = resolve_job(ctx, &job, &dir).await;
+                (i, job, r, t.elapsed().as_secs_f64())
+            }
+        })
+        .buffer_unordered(ctx.jobs.max(1))
+        .collect()
+        .await;
+    let mut outcomes = outcomes;
+    outcomes.sort_by_key(|o| o.0);
+    // A distro is published only when all its jobs resolved.
+    let failed_distros: BTreeSet<String> =
+        outcomes.iter().filter(|o| o.2.is_err()).map(|o| o.1.distro.name.clone()).collect();
     let mut resolved = Vec::new();
     let mut reports = Vec::new();
     let mut failures = Vec::new();
-    for (i, job) in jobs.into_iter().enumerate() {
-        let t = Instant::now();
-        let dir = work.path().join(format!("job{i}"));
-        match resolve_job(ctx, &job, &dir).await {
+    for (_, job, r, seconds) in outcomes {
+        let mut report = JobReport {
+            distro: job.distro.name.clone(),
+            arch: job.arch.clone(),
+            packages: 0,
+            bytes: 0,
+            seconds,
+            failure: None,
+        };
+        match r {
             Ok(r) => {
-                let bytes = r.artifacts.iter().map(|a| a.size).sum();
-                tracing::info!(
-                    "{}: closure of {} packages, {} bytes",
-                    job.label(),
-                    r.artifacts.len(),
-                    bytes
-                );
-                reports.push(JobReport {
-                    label: job.label(),
-                    packages: r.artifacts.len(),
-                    bytes,
-                    seconds: t.elapsed().as_secs_f64(),
-                });
-                resolved.push(r);
+                report.packages = r.artifacts.len();
+                report.bytes = r.artifacts.iter().map(|a| a.size).sum();
+                tracing::info!("{}: closure of {} packages, {} bytes", job.label(), report.packages, report.bytes);
+                if failed_distros.contains(&job.distro.name) {
+                    report.failure = Some(format!("not published: another arch of {} failed", job.distro.name));
+                } else {
+                    resolved.push(r);
+                }
             }
-            Err(e) => failures.push(format!("{:#}", e)),
+            Err(e) => {
+                let msg = format!("{e:#}");
+                failures.push(msg.clone());
+                report.failure = Some(msg);
+            }
         }
+        reports.push(report);
     }
-    if !failures.is_empty() {
-        bail!(
-            "{}\nnothing was published; {} is unchanged",
-            failures.join("\n"),
-            ctx.out.display()
-        );
+    if resolved.is_empty() {
+        return Ok(BuildOutcome { reports, failures, published: false });
     }
 
     let staging = Staging::begin(&ctx.out)?;
@@ -124,15 +186,14 @@ pub async fn build(ctx: &BuildContext, jobs: Vec<Job>) -> Result<Vec<JobReport>>
                 index_deb_job(staging.path(), r, ctx.date)?;
                 dists.insert((r.job.distro.id.clone(), r.job.distro.codename().to_string()));
             }
-            Family::Rpm => bail!("{}: rpm distros are not supported yet", r.job.label()),
+            Family::Rpm => {
+                let repo_dir = index_rpm_job(staging.path(), r, ctx)?;
+                sign_repomd(&ctx.key, &repo_dir, ctx.date)?;
+            }
         }
     }
     for (id, codename) in &dists {
-        sign_dist(
-            &ctx.key,
-            &staging.path().join(id).join("dists").join(codename),
-            ctx.date,
-        )?;
+        sign_dist(&ctx.key, &staging.path().join(id).join("dists").join(codename), ctx.date)?;
     }
     for id in dists.iter().map(|(id, _)| id).collect::<BTreeSet<_>>() {
         gc_pool(&staging.path().join(id))?;
@@ -141,67 +202,88 @@ pub async fn build(ctx: &BuildContext, jobs: Vec<Job>) -> Result<Vec<JobReport>>
     let mut seen = BTreeSet::new();
     for r in &resolved {
         let d = &r.job.distro;
-        if seen.insert(d.name.clone()) {
-            let (sources, list) = crate::emit::apt_sources(d, &ctx.base_url);
-            write_file(
-                &staging
-                    .path()
-                    .join("repos")
-                    .join(format!("{}.sources", d.name)),
-                sources.as_bytes(),
-            )?;
-            write_file(
-                &staging
-                    .path()
-                    .join("repos")
-                    .join(format!("{}.list", d.name)),
-                list.as_bytes(),
-            )?;
+        let repos = staging.path().join("repos");
+        match d.family {
+            Family::Deb if seen.insert(d.name.clone()) => {
+                let (sources, list) = crate::emit::apt_sources(d, &ctx.base_url);
+                write_file(&repos.join(format!("{}.sources", d.name)), sources.as_bytes())?;
+                write_file(&repos.join(format!("{}.list", d.name)), list.as_bytes())?;
+            }
+            Family::Rpm => {
+                // Upstream package keys go next to ours, so package signatures stay checkable offline.
+                let keydir = staging.path().join("keys").join(&d.name);
+                for (name, data) in &r.keys {
+                    write_file(&keydir.join(name), data)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    for r in &resolved {
+        let d = &r.job.distro;
+        if d.family == Family::Rpm && seen.insert(d.name.clone()) {
+            let keydir = staging.path().join("keys").join(&d.name);
+            let mut names: Vec<String> = Vec::new();
+            for e in std::fs::read_dir(&keydir).into_iter().flatten().flatten() {
+                names.push(format!("{}/{}", d.name, e.file_name().to_string_lossy()));
+            }
+            names.sort();
+            let text = crate::emit::yum_repo(d, &ctx.base_url, &names);
+            write_file(&staging.path().join("repos").join(format!("{}.repo", d.name)), text.as_bytes())?;
         }
     }
     staging.commit()?;
-    Ok(reports)
+    Ok(BuildOutcome { reports, failures, published: true })
 }
 
 /// Resolve one job in a build container and bring its files out, verified.
 pub async fn resolve_job(ctx: &BuildContext, job: &Job, dir: &Path) -> Result<Resolved> {
     let label = job.label();
-    match job.distro.family {
-        Family::Deb => {}
-        Family::Rpm => bail!("{label}: rpm distros are not supported yet"),
-    }
+    let container_arch = job.container_arch();
     ctx.engine
-        .ensure_image(&job.image, &job.arch, ctx.pull)
+        .ensure_image(&job.image, &container_arch, ctx.pull)
         .await
         .with_context(|| format!("{label}: build image"))?;
-    let (files, binds) = apt_job_files(ctx, job)?;
-    let spec = ContainerSpec {
-        image: job.image.clone(),
-        arch: job.arch.clone(),
-        binds,
-        network: None,
-        label: label.clone(),
+    let (files, binds, cmd) = match job.distro.family {
+        Family::Deb => {
+            let (f, b) = apt_job_files(ctx, job)?;
+            let rec = if job.recommends { "true" } else { "false" };
+            (f, b, vec!["sh".to_string(), format!("{}/resolve.sh", apt::JOB_DIR), job.arch.clone(), rec.into()])
+        }
+        Family::Rpm => {
+            let (f, b) = dnf_job_files(job)?;
+            let (releasever, basearch) = dnf::releasever_basearch(&job.distro, &job.arch);
+            let tool = match job.distro.resolver {
+                RpmResolver::Dnf => "dnf",
+                RpmResolver::Repotrack => "repotrack",
+            };
+            let weak = if job.recommends { "1" } else { "0" };
+            (
+                f,
+                b,
+                vec![
+                    "sh".into(),
+                    format!("{}/resolve.sh", dnf::JOB_DIR),
+                    basearch,
+                    releasever,
+                    weak.into(),
+                    tool.into(),
+                ],
+            )
+        }
     };
+    let spec =
+        ContainerSpec { image: job.image.clone(), arch: container_arch, binds, network: None, label: label.clone() };
     let container = ctx.engine.start(&spec).await?;
     let result = async {
+        // Both families use the same job and work directories.
         container.upload(apt::JOB_DIR, &files).await?;
-        let rec = if job.recommends { "true" } else { "false" };
-        let run = container
-            .exec(&[
-                "sh",
-                &format!("{}/resolve.sh", apt::JOB_DIR),
-                &job.arch,
-                rec,
-            ])
-            .await?;
+        let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        let run = container.exec(&cmd).await?;
         let outdir = dir.join("out");
         if run.code == apt::EXIT_MISSING {
-            container
-                .copy_out(&format!("{}/out", apt::WORK_DIR), &outdir)
-                .await?;
-            let missing = apt::parse_missing(
-                &std::fs::read_to_string(outdir.join("missing.tsv")).unwrap_or_default(),
-            );
+            container.copy_out(&format!("{}/out", apt::WORK_DIR), &outdir).await?;
+            let missing = apt::parse_missing(&std::fs::read_to_string(outdir.join("missing.tsv")).unwrap_or_default());
             let mut msg = format!(
                 "{label}: {} requested package(s) cannot be installed on {} {}:",
                 missing.len(),
@@ -216,25 +298,45 @@ pub async fn resolve_job(ctx: &BuildContext, job: &Job, dir: &Path) -> Result<Re
         if run.code != 0 {
             let tail: Vec<&str> = run.output.lines().rev().take(15).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
-            bail!(
-                "{label}: the resolver failed (exit {}):\n{}",
-                run.code,
-                tail.join("\n")
-            );
+            bail!("{label}: the resolver failed (exit {}):\n{}", run.code, tail.join("\n"));
         }
-        container
-            .copy_out(&format!("{}/out", apt::WORK_DIR), &outdir)
-            .await?;
-        let uris = std::fs::read_to_string(outdir.join("uris.txt"))
-            .context("resolver wrote no uris.txt")?;
-        let artifacts = apt::parse_uris(&uris)?;
+        container.copy_out(&format!("{}/out", apt::WORK_DIR), &outdir).await?;
+        let mut modules = Vec::new();
+        let mut keys = Vec::new();
+        let artifacts = match job.distro.family {
+            Family::Deb => {
+                let uris = std::fs::read_to_string(outdir.join("uris.txt")).context("resolver wrote no uris.txt")?;
+                apt::parse_uris(&uris)?
+            }
+            Family::Rpm => {
+                let md = dir.join("md");
+                let names = container.copy_out(&format!("{}/out/md", dnf::WORK_DIR), &md).await?;
+                let mut upstream = Vec::new();
+                for n in &names {
+                    let data = dnf::decompress(n, &std::fs::read(md.join(n))?)?;
+                    if n.contains("primary.xml") {
+                        upstream.extend(
+                            dnf::read_primary(&String::from_utf8_lossy(&data))
+                                .with_context(|| format!("{label}: upstream {n}"))?,
+                        );
+                    } else if n.contains("modules.yaml") {
+                        modules.push(String::from_utf8_lossy(&data).into_owned());
+                    }
+                }
+                let kd = dir.join("keys");
+                for k in container.copy_out(&format!("{}/keys", dnf::WORK_DIR), &kd).await? {
+                    keys.push((k.clone(), std::fs::read(kd.join(&k))?));
+                }
+                let urls = std::fs::read_to_string(outdir.join("urls.txt")).context("resolver wrote no urls.txt")?;
+                dnf::artifacts(&urls, &upstream)
+                    .with_context(|| format!("{label}: matching downloads to upstream metadata"))?
+            }
+        };
         if artifacts.is_empty() {
             bail!("{label}: the resolver reported an empty closure");
         }
         let filesdir = dir.join("files");
-        let got = container
-            .copy_out(&format!("{}/files", apt::WORK_DIR), &filesdir)
-            .await?;
+        let got = container.copy_out(&format!("{}/files", apt::WORK_DIR), &filesdir).await?;
         // fetch: every file must be there and match the upstream's checksum and size.
         let got: BTreeSet<String> = got.into_iter().collect();
         for a in &artifacts {
@@ -245,41 +347,69 @@ pub async fn resolve_job(ctx: &BuildContext, job: &Job, dir: &Path) -> Result<Re
                 .verify(&filesdir.join(&a.file), a.size)
                 .with_context(|| format!("{label}: {} from {}", a.file, a.url))?;
         }
-        Ok(Resolved {
-            job: job.clone(),
-            artifacts,
-            dir: filesdir,
-        })
+        Ok(Resolved { job: job.clone(), artifacts, dir: filesdir, modules, keys })
     }
     .await;
     container.remove().await;
     result
 }
 
+/// Files uploaded into the container for an rpm job, and its bind mounts.
+fn dnf_job_files(job: &Job) -> Result<(Vec<UploadFile>, Vec<String>)> {
+    let d = &job.distro;
+    let mut files = vec![
+        ("resolve.sh".to_string(), dnf::script().as_bytes().to_vec(), 0o755),
+        ("specs".to_string(), apt::specs_file(&job.specs).into_bytes(), 0o644),
+    ];
+    let mut binds = Vec::new();
+    if !d.repos.is_empty() {
+        files.push(("replace-repos".into(), Vec::new(), 0o644));
+        for r in &d.repos {
+            let url = dnf::baseurl_for(d, &r.baseurl, &job.arch)?;
+            let text = dnf::repo_file(&r.name, url, &r.gpgkey, !r.gpgkey.is_empty());
+            files.push((format!("repos/{}.repo", r.name), text.into_bytes(), 0o644));
+        }
+    }
+    for r in &d.extra_repos {
+        let url = match r.host_dir() {
+            Some(host) => {
+                let host = std::fs::canonicalize(&host).with_context(|| {
+                    format!("{}: extra repo {}: directory {} does not exist", d.file.display(), r.name, host.display())
+                })?;
+                let inside = format!("{}/{}", dnf::EXTRA_DIR, r.name);
+                binds.push(format!("{}:{inside}:ro", host.display()));
+                format!("file://{inside}")
+            }
+            None => r.url.clone(),
+        };
+        let key = if let Some(k) = &r.key {
+            files.push((format!("keys/{}.asc", r.name), k.as_bytes().to_vec(), 0o644));
+            format!("file://{}/keys/{}.asc", dnf::JOB_DIR, r.name)
+        } else if let Some(p) = d.key_file_path(r) {
+            let data = std::fs::read(&p).with_context(|| {
+                format!("{}: extra repo {}: cannot read key file {}", d.file.display(), r.name, p.display())
+            })?;
+            files.push((format!("keys/{}.asc", r.name), data, 0o644));
+            format!("file://{}/keys/{}.asc", dnf::JOB_DIR, r.name)
+        } else {
+            r.key_url.clone().unwrap_or_default()
+        };
+        let text = dnf::repo_file(&r.name, &url, &[key], true);
+        files.push((format!("repos/{}.repo", r.name), text.into_bytes(), 0o644));
+    }
+    Ok((files, binds))
+}
+
 /// Files uploaded into the container for an apt job, and its bind mounts.
 fn apt_job_files(ctx: &BuildContext, job: &Job) -> Result<(Vec<UploadFile>, Vec<String>)> {
     let d = &job.distro;
     let mut files = vec![
-        (
-            "resolve.sh".to_string(),
-            apt::script().as_bytes().to_vec(),
-            0o755,
-        ),
-        (
-            "specs".to_string(),
-            apt::specs_file(&job.specs).into_bytes(),
-            0o644,
-        ),
+        ("resolve.sh".to_string(), apt::script().as_bytes().to_vec(), 0o755),
+        ("specs".to_string(), apt::specs_file(&job.specs).into_bytes(), 0o644),
     ];
     let mut binds = Vec::new();
-    let archive = ctx
-        .mirror
-        .clone()
-        .or_else(|| d.mirror.as_ref().and_then(|m| m.archive.clone()));
-    let security = ctx
-        .security_mirror
-        .clone()
-        .or_else(|| d.mirror.as_ref().and_then(|m| m.security.clone()));
+    let archive = ctx.mirror.clone().or_else(|| d.mirror.as_ref().and_then(|m| m.archive.clone()));
+    let security = ctx.security_mirror.clone().or_else(|| d.mirror.as_ref().and_then(|m| m.security.clone()));
     if archive.is_some() || security.is_some() {
         files.push(("replace-sources".into(), Vec::new(), 0o644));
         let text = apt::mirror_sources(d, archive.as_deref(), security.as_deref())?;
@@ -290,12 +420,7 @@ fn apt_job_files(ctx: &BuildContext, job: &Job) -> Result<(Vec<UploadFile>, Vec<
         let uri = match r.host_dir() {
             Some(host) => {
                 let host = std::fs::canonicalize(&host).with_context(|| {
-                    format!(
-                        "{}: extra repo {}: directory {} does not exist",
-                        d.file.display(),
-                        r.name,
-                        host.display()
-                    )
+                    format!("{}: extra repo {}: directory {} does not exist", d.file.display(), r.name, host.display())
                 })?;
                 let inside = format!("{}/{}", apt::EXTRA_DIR, r.name);
                 binds.push(format!("{}:{inside}:ro", host.display()));
@@ -308,18 +433,9 @@ fn apt_job_files(ctx: &BuildContext, job: &Job) -> Result<(Vec<UploadFile>, Vec<
             files.push((keyname.clone(), k.as_bytes().to_vec(), 0o644));
         } else if let Some(p) = d.key_file_path(r) {
             let data = std::fs::read(&p).with_context(|| {
-                format!(
-                    "{}: extra repo {}: cannot read key file {}",
-                    d.file.display(),
-                    r.name,
-                    p.display()
-                )
+                format!("{}: extra repo {}: cannot read key file {}", d.file.display(), r.name, p.display())
             })?;
-            let name = if data.starts_with(b"-----BEGIN") {
-                keyname.clone()
-            } else {
-                format!("keys/{}.gpg", r.name)
-            };
+            let name = if data.starts_with(b"-----BEGIN") { keyname.clone() } else { format!("keys/{}.gpg", r.name) };
             files.push((name, data, 0o644));
         } else if let Some(u) = &r.key_url {
             key_urls.push_str(&format!("{} {}\n", r.name, u));
@@ -334,11 +450,7 @@ fn apt_job_files(ctx: &BuildContext, job: &Job) -> Result<(Vec<UploadFile>, Vec<
             path: None,
             signed_by: None,
             suites: r.suites.clone(),
-            components: if r.components.is_empty() {
-                vec!["main".into()]
-            } else {
-                r.components.clone()
-            },
+            components: if r.components.is_empty() { vec!["main".into()] } else { r.components.clone() },
         };
         files.push((
             format!("osrepo-extra-{}.sources", r.name),
@@ -363,14 +475,10 @@ fn index_deb_job(root: &Path, r: &Resolved, date: DateTime<Utc>) -> Result<()> {
         let rel = deb::pool_path("main", &control, &a.pool_name());
         let dest = repo.join(&rel);
         if dest.exists() {
-            let same = crate::resolve::hash_file::<sha2::Sha256>(&dest)?
-                == crate::resolve::hash_file::<sha2::Sha256>(&src)?;
+            let same =
+                crate::resolve::hash_file::<sha2::Sha256>(&dest)? == crate::resolve::hash_file::<sha2::Sha256>(&src)?;
             if !same {
-                bail!(
-                    "{}: {} is already in the pool with different content",
-                    r.job.label(),
-                    dest.display()
-                );
+                bail!("{}: {} is already in the pool with different content", r.job.label(), dest.display());
             }
         } else {
             std::fs::create_dir_all(dest.parent().unwrap())?;
@@ -399,6 +507,57 @@ fn index_deb_job(root: &Path, r: &Resolved, date: DateTime<Utc>) -> Result<()> {
     Ok(())
 }
 
+/// Place an rpm job's files in `<root>/<id>/<release>/os/<basearch>/Packages/` and write its
+/// repodata (with the module metadata of modular packages). Returns the repo directory.
+fn index_rpm_job(root: &Path, r: &Resolved, ctx: &BuildContext) -> Result<PathBuf> {
+    use crate::index::rpm::{self as rpmidx, Compression, RepodataOptions};
+    let d = &r.job.distro;
+    let (releasever, basearch) = dnf::releasever_basearch(d, &r.job.arch);
+    let repo_dir = root.join(&d.id).join(&releasever).join("os").join(&basearch);
+    if repo_dir.exists() {
+        std::fs::remove_dir_all(&repo_dir).with_context(|| format!("cannot clear {}", repo_dir.display()))?;
+    }
+    let pkgs = repo_dir.join("Packages");
+    std::fs::create_dir_all(&pkgs)?;
+    for a in &r.artifacts {
+        let dest = pkgs.join(&a.file);
+        std::fs::rename(r.dir.join(&a.file), &dest)
+            .or_else(|_| std::fs::copy(r.dir.join(&a.file), &dest).map(|_| ()))
+            .with_context(|| format!("cannot place {}", dest.display()))?;
+        // Deterministic <time file=...>: the build date, not the download time.
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(ctx.date.timestamp().max(0) as u64);
+        std::fs::File::options().write(true).open(&dest)?.set_modified(t)?;
+    }
+    let records = rpmidx::scan_dir(&repo_dir)?;
+    for rec in &records {
+        if rec.arch != "noarch" && rec.arch != basearch {
+            bail!("{}: {} is for {}, not {basearch}", r.job.label(), rec.location_href, rec.arch);
+        }
+    }
+    let nevras: BTreeSet<String> =
+        records.iter().map(|p| format!("{}-{}:{}-{}.{}", p.name, p.epoch, p.version, p.release, p.arch)).collect();
+    let mut extra = Vec::new();
+    if let Some(yaml) = crate::index::modules::select(&r.modules, &nevras)? {
+        extra.push(("modules".to_string(), "modules.yaml".to_string(), yaml.into_bytes()));
+    }
+    let compression = match d.compress.as_deref() {
+        None | Some("gz") | Some("gzip") => Compression::Gzip,
+        Some("zstd") | Some("zst") => Compression::Zstd,
+        Some(other) => bail!("{}: compress: {other:?} is not gz or zstd", d.file.display()),
+    };
+    let opts = RepodataOptions { compression, changelog_limit: 10, revision: ctx.date.timestamp().max(0) as u64 };
+    rpmidx::write_repodata(&repo_dir, &records, &extra, &opts)?;
+    Ok(repo_dir)
+}
+
+/// Sign `repodata/repomd.xml` into `repomd.xml.asc`.
+pub fn sign_repomd(key: &SigningKey, repo_dir: &Path, date: DateTime<Utc>) -> Result<()> {
+    let p = repo_dir.join("repodata/repomd.xml");
+    let data = std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
+    let when = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(date.timestamp().max(0) as u64);
+    write_file(&repo_dir.join("repodata/repomd.xml.asc"), key.sign_detached(&data, when)?.as_bytes())
+}
+
 fn list_binary_arches(component_dir: &Path) -> Result<BTreeSet<String>> {
     let mut out = BTreeSet::new();
     if let Ok(rd) = std::fs::read_dir(component_dir) {
@@ -416,16 +575,9 @@ fn list_binary_arches(component_dir: &Path) -> Result<BTreeSet<String>> {
 pub fn sign_dist(key: &SigningKey, dist: &Path, date: DateTime<Utc>) -> Result<()> {
     let release = std::fs::read_to_string(dist.join("Release"))
         .with_context(|| format!("cannot read {}", dist.join("Release").display()))?;
-    let when =
-        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(date.timestamp().max(0) as u64);
-    write_file(
-        &dist.join("InRelease"),
-        key.clearsign(&release, when)?.as_bytes(),
-    )?;
-    write_file(
-        &dist.join("Release.gpg"),
-        key.sign_detached(release.as_bytes(), when)?.as_bytes(),
-    )?;
+    let when = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(date.timestamp().max(0) as u64);
+    write_file(&dist.join("InRelease"), key.clearsign(&release, when)?.as_bytes())?;
+    write_file(&dist.join("Release.gpg"), key.sign_detached(release.as_bytes(), when)?.as_bytes())?;
     Ok(())
 }
 
@@ -473,8 +625,5 @@ fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Distros by name from a directory, in the order asked.
 pub fn load_distros(dir: &Path, names: &[String]) -> Result<Vec<Distro>> {
-    names
-        .iter()
-        .map(|n| crate::config::distro::load_one(dir, n))
-        .collect()
+    names.iter().map(|n| crate::config::distro::load_one(dir, n)).collect()
 }

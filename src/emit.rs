@@ -16,11 +16,24 @@ pub fn apt_sources(distro: &Distro, base_url: &str) -> (String, String) {
         "# osrepo: {name}\nTypes: deb\nURIs: {url}\nSuites: {codename}\nComponents: main\nSigned-By: {NODE_KEYRING}\n",
         name = distro.name
     );
-    let list = format!(
-        "# osrepo: {}\ndeb [signed-by={NODE_KEYRING}] {url} {codename} main\n",
-        distro.name
-    );
+    let list = format!("# osrepo: {}\ndeb [signed-by={NODE_KEYRING}] {url} {codename} main\n", distro.name);
     (sources, list)
+}
+
+/// `<distro>.repo` for yum/dnf nodes: package and repository signatures both checked.
+/// `keys` are paths below `keys/` of upstream package signing keys.
+pub fn yum_repo(distro: &Distro, base_url: &str, keys: &[String]) -> String {
+    let base = base_url.trim_end_matches('/');
+    let mut gpgkeys = vec![format!("{base}/keys/osrepo.asc")];
+    gpgkeys.extend(keys.iter().map(|k| format!("{base}/keys/{k}")));
+    format!(
+        "# osrepo: {name}\n[osrepo-{name}]\nname=osrepo {name} $releasever $basearch\n\
+         baseurl={base}/{id}/$releasever/os/$basearch/\nenabled=1\ngpgcheck=1\nrepo_gpgcheck=1\n\
+         gpgkey={keys}\n",
+        name = distro.name,
+        id = distro.id,
+        keys = gpgkeys.join("\n       ")
+    )
 }
 
 #[cfg(test)]
@@ -38,7 +51,9 @@ mod tests {
         assert!(s.contains("URIs: http://repo.example:8080/debian\n"));
         assert!(s.contains("Suites: bookworm\n"));
         assert!(s.contains("Signed-By: /etc/apt/keyrings/osrepo.gpg\n"));
-        assert!(l.ends_with("deb [signed-by=/etc/apt/keyrings/osrepo.gpg] http://repo.example:8080/debian bookworm main\n"));
+        assert!(
+            l.ends_with("deb [signed-by=/etc/apt/keyrings/osrepo.gpg] http://repo.example:8080/debian bookworm main\n")
+        );
         assert!(!s.contains("trusted") && !l.contains("trusted"));
     }
 }

@@ -12,8 +12,7 @@ use anyhow::{bail, Context, Result};
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
-    DownloadFromContainerOptionsBuilder, RemoveContainerOptionsBuilder,
-    UploadToContainerOptionsBuilder,
+    DownloadFromContainerOptionsBuilder, RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -38,28 +37,25 @@ pub fn platform(arch: &str) -> String {
     format!("linux/{arch}")
 }
 
-const HOW_TO_START: &str =
-    "start one with `scripts/setup-engine.sh` (installs docker.io and runs dockerd), \
+const HOW_TO_START: &str = "start one with `scripts/setup-engine.sh` (installs docker.io and runs dockerd), \
 or point DOCKER_HOST at a running engine (unix:///path/docker.sock or tcp://host:port)";
 
 impl Engine {
     /// Connect as DOCKER_HOST says (unix socket by default), negotiate the API version, ping.
     pub async fn connect() -> Result<Engine> {
-        let where_ =
-            std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        let where_ = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
         let docker = Docker::connect_with_defaults()
             .with_context(|| format!("cannot use Docker engine address {where_}"))?
             .with_timeout(Duration::from_secs(3600));
-        let docker = docker.negotiate_version().await.map_err(|e| {
-            anyhow::anyhow!("no Docker engine answers at {where_} ({e}); {HOW_TO_START}")
-        })?;
-        docker.ping().await.map_err(|e| {
-            anyhow::anyhow!("no Docker engine answers at {where_} ({e}); {HOW_TO_START}")
-        })?;
-        Ok(Engine {
-            docker,
-            live: Arc::default(),
-        })
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|e| anyhow::anyhow!("no Docker engine answers at {where_} ({e}); {HOW_TO_START}"))?;
+        docker
+            .ping()
+            .await
+            .map_err(|e| anyhow::anyhow!("no Docker engine answers at {where_} ({e}); {HOW_TO_START}"))?;
+        Ok(Engine { docker, live: Arc::default() })
     }
 
     pub fn docker(&self) -> &Docker {
@@ -70,20 +66,13 @@ impl Engine {
     pub async fn image_arch(&self, reference: &str) -> Result<Option<String>> {
         match self.docker.inspect_image(reference).await {
             Ok(i) => Ok(Some(i.architecture.unwrap_or_default())),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(None),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
             Err(e) => Err(e).with_context(|| format!("cannot inspect image {reference}")),
         }
     }
 
     /// Make sure `reference` exists locally for `arch`, pulling according to `policy`.
-    pub async fn ensure_image(
-        &self,
-        reference: &str,
-        arch: &str,
-        policy: PullPolicy,
-    ) -> Result<()> {
+    pub async fn ensure_image(&self, reference: &str, arch: &str, policy: PullPolicy) -> Result<()> {
         let have = self.image_arch(reference).await?;
         let wrong_arch = matches!(&have, Some(a) if a != arch);
         let pull = match policy {
@@ -99,18 +88,12 @@ impl Engine {
                 );
             }
             if wrong_arch {
-                bail!(
-                    "image {reference} on the engine is {} but {arch} is needed",
-                    have.unwrap_or_default()
-                );
+                bail!("image {reference} on the engine is {} but {arch} is needed", have.unwrap_or_default());
             }
             return Ok(());
         }
         tracing::info!("pulling {reference} for {}", platform(arch));
-        let opts = CreateImageOptionsBuilder::default()
-            .from_image(reference)
-            .platform(&platform(arch))
-            .build();
+        let opts = CreateImageOptionsBuilder::default().from_image(reference).platform(&platform(arch)).build();
         let mut s = self.docker.create_image(Some(opts), None, None);
         while let Some(item) = s.next().await {
             if let Err(e) = item {
@@ -144,9 +127,7 @@ impl Engine {
             .rm(true)
             .forcerm(true)
             .build();
-        let mut s = self
-            .docker
-            .build_image(opts, None, Some(bollard::body_full(body.into())));
+        let mut s = self.docker.build_image(opts, None, Some(bollard::body_full(body.into())));
         while let Some(item) = s.next().await {
             let info = item.with_context(|| format!("building image {tag}"))?;
             if let Some(err) = info.error_detail.and_then(|d| d.message) {
@@ -158,18 +139,13 @@ impl Engine {
 
     /// Create and start a container that idles until removed.
     pub async fn start(&self, spec: &ContainerSpec) -> Result<Container> {
-        let opts = CreateContainerOptionsBuilder::default()
-            .platform(&platform(&spec.arch))
-            .build();
+        let opts = CreateContainerOptionsBuilder::default().platform(&platform(&spec.arch)).build();
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
             entrypoint: Some(vec!["sleep".into()]),
             cmd: Some(vec!["infinity".into()]),
             labels: Some([("osrepo".to_string(), spec.label.clone())].into()),
-            env: Some(vec![
-                "DEBIAN_FRONTEND=noninteractive".into(),
-                "LC_ALL=C".into(),
-            ]),
+            env: Some(vec!["DEBIAN_FRONTEND=noninteractive".into(), "LC_ALL=C".into()]),
             host_config: Some(HostConfig {
                 binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
                 network_mode: spec.network.clone(),
@@ -181,25 +157,12 @@ impl Engine {
             .docker
             .create_container(Some(opts), body)
             .await
-            .with_context(|| {
-                format!(
-                    "cannot create a container from {} ({})",
-                    spec.image, spec.label
-                )
-            })?;
-        let c = Container {
-            engine: self.clone(),
-            id: created.id,
-            label: spec.label.clone(),
-        };
+            .with_context(|| format!("cannot create a container from {} ({})", spec.image, spec.label))?;
+        let c = Container { engine: self.clone(), id: created.id, label: spec.label.clone() };
         self.live.lock().unwrap().insert(c.id.clone());
         if let Err(e) = self.docker.start_container(&c.id, None).await {
             c.remove().await;
-            bail!(
-                "cannot start a container from {} ({}): {e}",
-                spec.image,
-                spec.label
-            );
+            bail!("cannot start a container from {} ({}): {e}", spec.image, spec.label);
         }
         Ok(c)
     }
@@ -263,13 +226,10 @@ impl Container {
             .await
             .with_context(|| format!("{}: cannot run {:?}", self.label, cmd))?;
         let mut all = String::new();
-        if let StartExecResults::Attached { mut output, .. } =
-            docker.start_exec(&exec.id, None).await?
-        {
+        if let StartExecResults::Attached { mut output, .. } = docker.start_exec(&exec.id, None).await? {
             let mut pending = String::new();
             while let Some(chunk) = output.next().await {
-                let chunk = chunk
-                    .with_context(|| format!("{}: reading output of {:?}", self.label, cmd))?;
+                let chunk = chunk.with_context(|| format!("{}: reading output of {:?}", self.label, cmd))?;
                 let text = String::from_utf8_lossy(&chunk.into_bytes()).into_owned();
                 all.push_str(&text);
                 pending.push_str(&text);
@@ -313,15 +273,9 @@ impl Container {
     /// archive's top directory is stripped). Absolute paths, `..` and links are refused.
     /// Returns the file names written, sorted.
     pub async fn copy_out(&self, path: &str, dest: &Path) -> Result<Vec<String>> {
-        std::fs::create_dir_all(dest)
-            .with_context(|| format!("cannot create {}", dest.display()))?;
-        let opts = DownloadFromContainerOptionsBuilder::default()
-            .path(path)
-            .build();
-        let mut s = self
-            .engine
-            .docker
-            .download_from_container(&self.id, Some(opts));
+        std::fs::create_dir_all(dest).with_context(|| format!("cannot create {}", dest.display()))?;
+        let opts = DownloadFromContainerOptionsBuilder::default().path(path).build();
+        let mut s = self.engine.docker.download_from_container(&self.id, Some(opts));
         let mut spool = tempfile::tempfile_in(dest).context("cannot create a spool file")?;
         while let Some(chunk) = s.next().await {
             let chunk = chunk.with_context(|| format!("{}: cannot copy {path} out", self.label))?;
@@ -335,12 +289,7 @@ impl Container {
     /// Remove the container (errors are logged, not returned: this runs on error paths).
     pub async fn remove(self) {
         let opts = RemoveContainerOptionsBuilder::default().force(true).build();
-        if let Err(e) = self
-            .engine
-            .docker
-            .remove_container(&self.id, Some(opts))
-            .await
-        {
+        if let Err(e) = self.engine.docker.remove_container(&self.id, Some(opts)).await {
             tracing::warn!("cannot remove container {} ({}): {e}", self.id, self.label);
         }
         self.engine.live.lock().unwrap().remove(&self.id);
@@ -360,10 +309,7 @@ pub fn extract_flat(r: impl Read, dest: &Path) -> Result<Vec<String>> {
             match c {
                 Component::Normal(n) => comps.push(n.to_owned()),
                 Component::CurDir => {}
-                _ => bail!(
-                    "refusing archive entry {}: absolute or parent path",
-                    path.display()
-                ),
+                _ => bail!("refusing archive entry {}: absolute or parent path", path.display()),
             }
         }
         let kind = entry.header().entry_type();
@@ -371,16 +317,10 @@ pub fn extract_flat(r: impl Read, dest: &Path) -> Result<Vec<String>> {
             continue;
         }
         if kind.is_symlink() || kind.is_hard_link() {
-            bail!(
-                "refusing archive entry {}: links are not accepted",
-                path.display()
-            );
+            bail!("refusing archive entry {}: links are not accepted", path.display());
         }
         if !kind.is_file() {
-            bail!(
-                "refusing archive entry {}: not a regular file",
-                path.display()
-            );
+            bail!("refusing archive entry {}: not a regular file", path.display());
         }
         // Strip the top directory (the archive endpoint names it after the copied dir).
         if comps.len() != 2 {
@@ -388,8 +328,7 @@ pub fn extract_flat(r: impl Read, dest: &Path) -> Result<Vec<String>> {
         }
         let name = comps[1].to_string_lossy().into_owned();
         let out = dest.join(&name);
-        let mut f = std::fs::File::create(&out)
-            .with_context(|| format!("cannot write {}", out.display()))?;
+        let mut f = std::fs::File::create(&out).with_context(|| format!("cannot write {}", out.display()))?;
         std::io::copy(&mut entry, &mut f)?;
         names.push(name);
     }

@@ -60,10 +60,7 @@ pub fn parse_deb822_sources(text: &str) -> Vec<HostSource> {
             }
         }
         if types_deb {
-            out.extend(uris.into_iter().map(|uri| HostSource {
-                uri,
-                suites: suites.clone(),
-            }));
+            out.extend(uris.into_iter().map(|uri| HostSource { uri, suites: suites.clone() }));
         }
     }
     out
@@ -90,10 +87,7 @@ pub fn parse_one_line_sources(text: &str) -> Vec<HostSource> {
             words.push(w);
         }
         if words.len() >= 2 {
-            out.push(HostSource {
-                uri: words[0].to_string(),
-                suites: vec![words[1].to_string()],
-            });
+            out.push(HostSource { uri: words[0].to_string(), suites: vec![words[1].to_string()] });
         }
     }
     out
@@ -106,11 +100,7 @@ pub fn host_mirror(sources: &[HostSource], role: SourceRole, codename: &str) -> 
         SourceRole::Archive => codename.to_string(),
         SourceRole::Security => format!("{codename}-security"),
     };
-    let of_role = |h: &&HostSource| {
-        h.suites
-            .iter()
-            .any(|s| is_sec(s) == (role == SourceRole::Security))
-    };
+    let of_role = |h: &&HostSource| h.suites.iter().any(|s| is_sec(s) == (role == SourceRole::Security));
     sources
         .iter()
         .find(|h| h.suites.contains(&wanted))
@@ -129,17 +119,9 @@ pub struct BootstrapOptions {
 }
 
 /// Build the distro's base image with debootstrap and load it into the engine.
-pub async fn bootstrap(
-    engine: &Engine,
-    distro: &Distro,
-    opts: &BootstrapOptions,
-) -> Result<String> {
+pub async fn bootstrap(engine: &Engine, distro: &Distro, opts: &BootstrapOptions) -> Result<String> {
     if distro.family != Family::Deb {
-        bail!(
-            "image bootstrap builds deb distros only; {} is {}",
-            distro.name,
-            distro.family
-        );
+        bail!("image bootstrap builds deb distros only; {} is {}", distro.name, distro.family);
     }
     if which("debootstrap").is_none() {
         bail!("debootstrap is not installed (apt-get install debootstrap)");
@@ -155,10 +137,7 @@ pub async fn bootstrap(
         .clone()
         .or_else(|| host_mirror(&host, SourceRole::Archive, codename))
         .context("no archive mirror: pass --mirror URL (none found in the host's apt sources)")?;
-    let security = opts
-        .security_mirror
-        .clone()
-        .or_else(|| host_mirror(&host, SourceRole::Security, codename));
+    let security = opts.security_mirror.clone().or_else(|| host_mirror(&host, SourceRole::Security, codename));
     let components: Vec<String> = distro
         .sources
         .iter()
@@ -166,9 +145,7 @@ pub async fn bootstrap(
         .map(|s| s.components.clone())
         .unwrap_or_else(|| vec!["main".into()]);
 
-    let tmp = tempfile::Builder::new()
-        .prefix("osrepo-bootstrap.")
-        .tempdir_in("/var/tmp")?;
+    let tmp = tempfile::Builder::new().prefix("osrepo-bootstrap.").tempdir_in("/var/tmp")?;
     let root = tmp.path().join("rootfs");
     tracing::info!("debootstrap {codename} ({}) for {tag}", opts.arch);
     let status = Command::new("debootstrap")
@@ -208,12 +185,7 @@ pub async fn bootstrap(
 
 /// Make a debootstrapped tree look like the distro's official image: its package sources,
 /// no cached packages or lists.
-fn finish_rootfs(
-    root: &Path,
-    distro: &Distro,
-    archive: &str,
-    security: Option<&str>,
-) -> Result<()> {
+fn finish_rootfs(root: &Path, distro: &Distro, archive: &str, security: Option<&str>) -> Result<()> {
     for dir in ["var/cache/apt/archives", "var/lib/apt/lists"] {
         let d = root.join(dir);
         if let Ok(rd) = std::fs::read_dir(&d) {
@@ -243,10 +215,7 @@ fn finish_rootfs(
             SourceRole::Security => match security {
                 Some(u) => u,
                 None => {
-                    tracing::warn!(
-                        "no security mirror known; the image gets no {} source",
-                        s.suites.join(" ")
-                    );
+                    tracing::warn!("no security mirror known; the image gets no {} source", s.suites.join(" "));
                     continue;
                 }
             },
@@ -267,11 +236,7 @@ fn which(cmd: &str) -> Option<std::path::PathBuf> {
         .to_str()?
         .split(':')
         .map(|d| Path::new(d).join(cmd))
-        .chain(
-            ["/usr/sbin", "/sbin"]
-                .iter()
-                .map(|d| Path::new(d).join(cmd)),
-        )
+        .chain(["/usr/sbin", "/sbin"].iter().map(|d| Path::new(d).join(cmd)))
         .find(|p| p.is_file())
 }
 
@@ -284,32 +249,14 @@ mod tests {
         let deb822 = "Types: deb\n# comment\nURIs: http://m.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\n\
                       Types: deb\nURIs: http://m.example/debian-security\nSuites: bookworm-security\nComponents: main\n";
         let s = parse_deb822_sources(deb822);
-        assert_eq!(
-            host_mirror(&s, SourceRole::Archive, "bookworm").unwrap(),
-            "http://m.example/debian"
-        );
-        assert_eq!(
-            host_mirror(&s, SourceRole::Security, "bookworm").unwrap(),
-            "http://m.example/debian-security"
-        );
+        assert_eq!(host_mirror(&s, SourceRole::Archive, "bookworm").unwrap(), "http://m.example/debian");
+        assert_eq!(host_mirror(&s, SourceRole::Security, "bookworm").unwrap(), "http://m.example/debian-security");
         // another release of the same archive falls back to the archive's URI
-        assert_eq!(
-            host_mirror(&s, SourceRole::Archive, "trixie").unwrap(),
-            "http://m.example/debian"
-        );
-        assert_eq!(
-            host_mirror(&s, SourceRole::Security, "trixie").unwrap(),
-            "http://m.example/debian-security"
-        );
+        assert_eq!(host_mirror(&s, SourceRole::Archive, "trixie").unwrap(), "http://m.example/debian");
+        assert_eq!(host_mirror(&s, SourceRole::Security, "trixie").unwrap(), "http://m.example/debian-security");
         let one = parse_one_line_sources(
             "deb [arch=amd64 signed-by=/k.gpg] http://x/debian bookworm main\n# deb http://no x\n",
         );
-        assert_eq!(
-            one,
-            vec![HostSource {
-                uri: "http://x/debian".into(),
-                suites: vec!["bookworm".into()]
-            }]
-        );
+        assert_eq!(one, vec![HostSource { uri: "http://x/debian".into(), suites: vec!["bookworm".into()] }]);
     }
 }

@@ -86,6 +86,9 @@ struct BuildArgs {
     /// Replace the security archive base URL.
     #[arg(long)]
     security_mirror: Option<String>,
+    /// Jobs (distro × arch) resolved at once (default: the number of cores).
+    #[arg(long)]
+    jobs: Option<usize>,
     /// Base URL nodes reach the repository at (written into out/repos/).
     #[arg(long, default_value = osrepo::emit::DEFAULT_BASE_URL)]
     base_url: String,
@@ -120,10 +123,7 @@ enum KeyCmd {
     Generate {
         #[arg(long)]
         out: PathBuf,
-        #[arg(
-            long,
-            default_value = "osrepo repository signing key <osrepo@localhost>"
-        )]
+        #[arg(long, default_value = "osrepo repository signing key <osrepo@localhost>")]
         uid: String,
     },
 }
@@ -177,10 +177,7 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("OSREPO_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("OSREPO_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .with_target(false)
         .without_time()
@@ -212,33 +209,16 @@ async fn run(cli: Cli) -> Result<()> {
             println!("{} {}", key.fingerprint(), out.join("osrepo.key").display());
             Ok(())
         }
-        Cmd::Index(IndexCmd::Deb {
-            root,
-            codename,
-            component,
-            suite,
-            arch,
-            key,
-        }) => cmd_index_deb(&root, &codename, &component, suite, &arch, key.as_deref()),
-        Cmd::Image(ImageCmd::Bootstrap {
-            distro,
-            arch,
-            mirror,
-            security_mirror,
-            tag,
-            distros,
-        }) => {
+        Cmd::Index(IndexCmd::Deb { root, codename, component, suite, arch, key }) => {
+            cmd_index_deb(&root, &codename, &component, suite, &arch, key.as_deref())
+        }
+        Cmd::Image(ImageCmd::Bootstrap { distro, arch, mirror, security_mirror, tag, distros }) => {
             let d = distro::load_one(&distros, &distro)?;
             if !d.arches.contains(&arch) {
                 bail!("distro {} does not list arch {arch}", d.name);
             }
             let engine = Engine::connect().await?;
-            let opts = osrepo::image::BootstrapOptions {
-                arch,
-                mirror,
-                security_mirror,
-                tag,
-            };
+            let opts = osrepo::image::BootstrapOptions { arch, mirror, security_mirror, tag };
             let tag = osrepo::image::bootstrap(&engine, &d, &opts).await?;
             println!("{tag}");
             Ok(())
@@ -251,9 +231,7 @@ async fn cmd_build(a: BuildArgs) -> Result<()> {
     let distros = build::load_distros(&a.config.distros, &a.distro)?;
     let mut images = BTreeMap::new();
     for i in &a.images {
-        let (d, r) = i
-            .split_once('=')
-            .with_context(|| format!("--image {i:?}: expected DISTRO=REF"))?;
+        let (d, r) = i.split_once('=').with_context(|| format!("--image {i:?}: expected DISTRO=REF"))?;
         images.insert(d.to_string(), r.to_string());
     }
     let recommends = if a.no_recommends {
@@ -263,15 +241,7 @@ async fn cmd_build(a: BuildArgs) -> Result<()> {
     } else {
         None
     };
-    let jobs = plan::plan(
-        &packages,
-        &distros,
-        &PlanOptions {
-            arches: a.arch.clone(),
-            images,
-            recommends,
-        },
-    )?;
+    let jobs = plan::plan(&packages, &distros, &PlanOptions { arches: a.arch.clone(), images, recommends })?;
     let key = a.key.load()?;
     let engine = Engine::connect().await?;
     let ctx = BuildContext {
@@ -283,6 +253,7 @@ async fn cmd_build(a: BuildArgs) -> Result<()> {
         mirror: a.mirror.clone(),
         security_mirror: a.security_mirror.clone(),
         date: build::build_date()?,
+        jobs: a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
     };
     let started = std::time::Instant::now();
     let result = tokio::select! {
@@ -292,23 +263,22 @@ async fn cmd_build(a: BuildArgs) -> Result<()> {
             bail!("interrupted; {} is unchanged", a.out.display());
         }
     };
-    let reports = result?;
-    println!(
-        "{:<24} {:>9} {:>14} {:>9}",
-        "JOB", "PACKAGES", "BYTES", "SECONDS"
-    );
-    for r in &reports {
-        println!(
-            "{:<24} {:>9} {:>14} {:>9.1}",
-            r.label, r.packages, r.bytes, r.seconds
-        );
+    let outcome = result?;
+    print!("{}", build::summary_table(&outcome.reports));
+    let secs = started.elapsed().as_secs_f64();
+    match (outcome.published, outcome.failures.is_empty()) {
+        (true, true) => {
+            println!("published {} in {secs:.1} s", a.out.display());
+            Ok(())
+        }
+        (true, false) => bail!(
+            "{}\n{} job(s) failed; the other distros were published to {}",
+            outcome.failures.join("\n"),
+            outcome.failures.len(),
+            a.out.display()
+        ),
+        (false, _) => bail!("{}\nnothing was published; {} is unchanged", outcome.failures.join("\n"), a.out.display()),
     }
-    println!(
-        "published {} in {:.1} s",
-        a.out.display(),
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
 }
 
 fn cmd_list(name: Option<&str>, config: &ConfigArgs) -> Result<()> {
@@ -323,8 +293,7 @@ fn cmd_list(name: Option<&str>, config: &ConfigArgs) -> Result<()> {
                     d.codename(),
                     match &d.image {
                         distro::ImageRef::One(s) => s.clone(),
-                        distro::ImageRef::PerArch(m) =>
-                            m.values().cloned().collect::<Vec<_>>().join(","),
+                        distro::ImageRef::PerArch(m) => m.values().cloned().collect::<Vec<_>>().join(","),
                     },
                     d.arches.join(",")
                 );
@@ -335,11 +304,7 @@ fn cmd_list(name: Option<&str>, config: &ConfigArgs) -> Result<()> {
             let packages = PackageSet::load(&config.packages)?;
             let sel = packages.select(&d.groups, d.family)?;
             for g in &d.groups {
-                let state = if sel.found.contains(g) {
-                    "found"
-                } else {
-                    "not defined (empty)"
-                };
+                let state = if sel.found.contains(g) { "found" } else { "not defined (empty)" };
                 println!("group {g}: {state}");
             }
             for s in &sel.specs {

@@ -17,6 +17,16 @@ pub struct Job {
 }
 
 impl Job {
+    /// The arch of the build container: the host's own when the distro resolves foreign
+    /// arches natively (apt's APT::Architecture, dnf's --forcearch), else the job's arch
+    /// (emulated by the engine).
+    pub fn container_arch(&self) -> String {
+        match self.distro.resolve_on {
+            crate::config::distro::ResolveOn::Native => host_arch().to_string(),
+            crate::config::distro::ResolveOn::Target => self.arch.clone(),
+        }
+    }
+
     /// `debian12/amd64`, for logs and errors.
     pub fn label(&self) -> String {
         format!("{}/{}", self.distro.name, self.arch)
@@ -55,11 +65,7 @@ pub fn plan(packages: &PackageSet, distros: &[Distro], opts: &PlanOptions) -> Re
             Some(a) => {
                 for x in a {
                     if !d.arches.contains(x) {
-                        bail!(
-                            "distro {} does not support arch {x} (its file lists {})",
-                            d.name,
-                            d.arches.join(", ")
-                        );
+                        bail!("distro {} does not support arch {x} (its file lists {})", d.name, d.arches.join(", "));
                     }
                 }
                 a.clone()
@@ -69,7 +75,13 @@ pub fn plan(packages: &PackageSet, distros: &[Distro], opts: &PlanOptions) -> Re
         for arch in arches {
             let image = match opts.images.get(&d.name) {
                 Some(i) => i.clone(),
-                None => d.image_for(&arch)?.to_string(),
+                None => {
+                    let on = match d.resolve_on {
+                        crate::config::distro::ResolveOn::Native => host_arch().to_string(),
+                        crate::config::distro::ResolveOn::Target => arch.clone(),
+                    };
+                    d.image_for(&on).or_else(|_| d.image_for(&arch))?.to_string()
+                }
             };
             jobs.push(Job {
                 distro: d.clone(),
@@ -81,4 +93,13 @@ pub fn plan(packages: &PackageSet, distros: &[Distro], opts: &PlanOptions) -> Re
         }
     }
     Ok(jobs)
+}
+
+/// This machine's arch in osrepo's (Debian's) spelling.
+pub fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
 }

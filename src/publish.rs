@@ -17,20 +17,14 @@ impl Staging {
     /// so nothing written in staging can change the live tree).
     pub fn begin(out: &Path) -> Result<Staging> {
         let parent = parent_of(out);
-        std::fs::create_dir_all(&parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
+        std::fs::create_dir_all(&parent).with_context(|| format!("cannot create {}", parent.display()))?;
         let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("out");
         let dir = parent.join(format!(".{name}.staging.{}", std::process::id()));
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
         }
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        let st = Staging {
-            out: out.to_path_buf(),
-            dir,
-            done: false,
-        };
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let st = Staging { out: out.to_path_buf(), dir, done: false };
         if out.exists() {
             if !out.is_dir() {
                 bail!("output {} exists and is not a directory", out.display());
@@ -49,17 +43,11 @@ impl Staging {
         if self.out.exists() {
             exchange(&self.dir, &self.out)?;
             // `dir` now holds the previous tree.
-            std::fs::remove_dir_all(&self.dir).with_context(|| {
-                format!("cannot remove the previous tree at {}", self.dir.display())
-            })?;
+            std::fs::remove_dir_all(&self.dir)
+                .with_context(|| format!("cannot remove the previous tree at {}", self.dir.display()))?;
         } else {
-            std::fs::rename(&self.dir, &self.out).with_context(|| {
-                format!(
-                    "cannot move {} to {}",
-                    self.dir.display(),
-                    self.out.display()
-                )
-            })?;
+            std::fs::rename(&self.dir, &self.out)
+                .with_context(|| format!("cannot move {} to {}", self.dir.display(), self.out.display()))?;
         }
         self.done = true;
         Ok(())
@@ -107,17 +95,12 @@ fn exchange(a: &Path, b: &Path) -> Result<()> {
 
 /// Is this a package file (never rewritten in place, so safe to share by hard link)?
 fn is_package(p: &Path) -> bool {
-    matches!(
-        p.extension().and_then(|e| e.to_str()),
-        Some("deb") | Some("rpm")
-    )
+    matches!(p.extension().and_then(|e| e.to_str()), Some("deb") | Some("rpm"))
 }
 
 /// Copy a tree: package files as hard links, everything else as copies.
 pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    for entry in
-        std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))?
-    {
+    for entry in std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
         let entry = entry?;
         let src = entry.path();
         let dst = to.join(entry.file_name());
@@ -144,11 +127,10 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 pub fn write_file(path: &Path, data: &[u8]) -> Result<()> {
     let dir = parent_of(path);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
-        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(&dir).with_context(|| format!("cannot write in {}", dir.display()))?;
     std::io::Write::write_all(&mut tmp, data)?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 

@@ -19,8 +19,8 @@ use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
 use pgp::composed::{
-    ArmorOptions, CleartextSignedMessage, Deserializable, DetachedSignature, EncryptionCaps,
-    KeyType, SecretKeyParamsBuilder, SignedPublicKey, SignedSecretKey,
+    ArmorOptions, CleartextSignedMessage, Deserializable, DetachedSignature, EncryptionCaps, KeyType,
+    SecretKeyParamsBuilder, SignedPublicKey, SignedSecretKey,
 };
 use pgp::crypto::hash::HashAlgorithm;
 use pgp::crypto::public_key::PublicKeyAlgorithm;
@@ -50,9 +50,7 @@ pub struct SigningKey {
 impl fmt::Debug for SigningKey {
     /// Shows only the fingerprint, never secret material.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey")
-            .field("fingerprint", &self.fingerprint())
-            .finish_non_exhaustive()
+        f.debug_struct("SigningKey").field("fingerprint", &self.fingerprint()).finish_non_exhaustive()
     }
 }
 
@@ -74,57 +72,36 @@ impl SigningKey {
             .can_encrypt(EncryptionCaps::None)
             .primary_user_id(uid.to_owned())
             .created_at(created)
-            .preferred_hash_algorithms(
-                vec![
-                    HashAlgorithm::Sha512,
-                    HashAlgorithm::Sha384,
-                    HashAlgorithm::Sha256,
-                ]
-                .into(),
-            )
-            .preferred_symmetric_algorithms(
-                vec![SymmetricKeyAlgorithm::AES256, SymmetricKeyAlgorithm::AES128].into(),
-            )
+            .preferred_hash_algorithms(vec![HashAlgorithm::Sha512, HashAlgorithm::Sha384, HashAlgorithm::Sha256].into())
+            .preferred_symmetric_algorithms(vec![SymmetricKeyAlgorithm::AES256, SymmetricKeyAlgorithm::AES128].into())
             .build()
             .context("building OpenPGP key parameters")?;
-        let key = params
-            .generate(rand::thread_rng())
-            .context("generating RSA signing key")?;
+        let key = params.generate(rand::thread_rng()).context("generating RSA signing key")?;
         Self::from_secret_key(key)
     }
 
     /// Parse an armored secret key (as written by [`SigningKey::secret_armored`], or by
     /// `gpg --export-secret-keys --armor` for an unprotected RSA key).
     pub fn from_armored(text: &str) -> Result<SigningKey> {
-        let (key, _headers) =
-            SignedSecretKey::from_string(text).context("parsing armored OpenPGP secret key")?;
+        let (key, _headers) = SignedSecretKey::from_string(text).context("parsing armored OpenPGP secret key")?;
         Self::from_secret_key(key)
     }
 
     /// Read an armored secret key file; errors name the path.
     pub fn load(path: &Path) -> Result<SigningKey> {
-        let text = fs::read_to_string(path)
-            .with_context(|| format!("reading secret key file {}", path.display()))?;
-        Self::from_armored(&text)
-            .with_context(|| format!("loading secret key from {}", path.display()))
+        let text = fs::read_to_string(path).with_context(|| format!("reading secret key file {}", path.display()))?;
+        Self::from_armored(&text).with_context(|| format!("loading secret key from {}", path.display()))
     }
 
     /// Check that `key` is usable for repository signing and wrap it.
     fn from_secret_key(key: SignedSecretKey) -> Result<SigningKey> {
-        key.verify_bindings()
-            .context("OpenPGP secret key has invalid self-signatures")?;
+        key.verify_bindings().context("OpenPGP secret key has invalid self-signatures")?;
         let primary = &key.primary_key;
         let fingerprint = format!("{:X}", primary.fingerprint());
         if primary.version() != KeyVersion::V4 {
-            bail!(
-                "OpenPGP key {fingerprint} is a {:?} key; only v4 keys are supported",
-                primary.version()
-            );
+            bail!("OpenPGP key {fingerprint} is a {:?} key; only v4 keys are supported", primary.version());
         }
-        if !matches!(
-            primary.algorithm(),
-            PublicKeyAlgorithm::RSA | PublicKeyAlgorithm::RSASign
-        ) {
+        if !matches!(primary.algorithm(), PublicKeyAlgorithm::RSA | PublicKeyAlgorithm::RSASign) {
             bail!(
                 "OpenPGP key {fingerprint} uses {:?}; an RSA key is required \
                  (older apt, gpg and rpm cannot verify other algorithms)",
@@ -145,24 +122,18 @@ impl SigningKey {
 
     /// The armored secret key ("-----BEGIN PGP PRIVATE KEY BLOCK-----").
     pub fn secret_armored(&self) -> Result<String> {
-        self.key
-            .to_armored_string(ArmorOptions::default())
-            .context("armoring OpenPGP secret key")
+        self.key.to_armored_string(ArmorOptions::default()).context("armoring OpenPGP secret key")
     }
 
     /// The armored public key ("-----BEGIN PGP PUBLIC KEY BLOCK-----").
     pub fn public_armored(&self) -> Result<String> {
-        self.public_key()
-            .to_armored_string(ArmorOptions::default())
-            .context("armoring OpenPGP public key")
+        self.public_key().to_armored_string(ArmorOptions::default()).context("armoring OpenPGP public key")
     }
 
     /// The binary public key, usable as an apt keyring file (`signed-by=/x.gpg`) and with
     /// `gpgv --keyring`.
     pub fn public_binary(&self) -> Result<Vec<u8>> {
-        self.public_key()
-            .to_bytes()
-            .context("serializing OpenPGP public key")
+        self.public_key().to_bytes().context("serializing OpenPGP public key")
     }
 
     /// Upper-case hex fingerprint of the primary key (40 characters for v4 keys).
@@ -220,9 +191,7 @@ impl SigningKey {
             Subpacket::regular(SubpacketData::IssuerFingerprint(primary.fingerprint()))?,
             Subpacket::regular(SubpacketData::SignatureCreationTime(created))?,
         ];
-        config.unhashed_subpackets = vec![Subpacket::regular(SubpacketData::IssuerKeyId(
-            primary.legacy_key_id(),
-        ))?];
+        config.unhashed_subpackets = vec![Subpacket::regular(SubpacketData::IssuerKeyId(primary.legacy_key_id()))?];
         Ok(config)
     }
 }
@@ -230,20 +199,14 @@ impl SigningKey {
 /// Whether the primary key may make data signatures: true unless every self-signature that
 /// carries a key-flags subpacket denies signing.
 fn primary_can_sign(key: &SignedSecretKey) -> bool {
-    let self_sigs = key
-        .details
-        .direct_signatures
-        .iter()
-        .chain(key.details.users.iter().flat_map(|u| u.signatures.iter()));
+    let self_sigs =
+        key.details.direct_signatures.iter().chain(key.details.users.iter().flat_map(|u| u.signatures.iter()));
     let mut flag_sigs = self_sigs.filter(|s| has_key_flags(s)).peekable();
     flag_sigs.peek().is_none() || flag_sigs.any(|s| s.key_flags().sign())
 }
 
 fn has_key_flags(sig: &Signature) -> bool {
-    sig.config().is_some_and(|c| {
-        c.hashed_subpackets()
-            .any(|p| matches!(p.data, SubpacketData::KeyFlags(_)))
-    })
+    sig.config().is_some_and(|c| c.hashed_subpackets().any(|p| matches!(p.data, SubpacketData::KeyFlags(_))))
 }
 
 fn timestamp(time: SystemTime) -> Result<Timestamp> {
@@ -274,19 +237,11 @@ pub fn write_key_files(dir: &Path, key: &SigningKey) -> Result<()> {
     let mut file = match create_private_file(&path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            bail!(
-                "refusing to overwrite existing secret key {}",
-                path.display()
-            )
+            bail!("refusing to overwrite existing secret key {}", path.display())
         }
-        Err(e) => {
-            return Err(e).with_context(|| format!("creating secret key file {}", path.display()))
-        }
+        Err(e) => return Err(e).with_context(|| format!("creating secret key file {}", path.display())),
     };
-    if let Err(e) = file
-        .write_all(secret.as_bytes())
-        .and_then(|()| file.sync_all())
-    {
+    if let Err(e) = file.write_all(secret.as_bytes()).and_then(|()| file.sync_all()) {
         drop(file);
         // Best effort: do not leave a truncated key behind that would block a retry.
         let _ = fs::remove_file(&path);
@@ -312,11 +267,9 @@ fn create_private_file(path: &Path) -> io::Result<fs::File> {
 pub fn write_public_key_files(dir: &Path, key: &SigningKey) -> Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("creating directory {}", dir.display()))?;
     let asc = dir.join(PUBLIC_ARMORED_FILE);
-    fs::write(&asc, key.public_armored()?)
-        .with_context(|| format!("writing public key {}", asc.display()))?;
+    fs::write(&asc, key.public_armored()?).with_context(|| format!("writing public key {}", asc.display()))?;
     let gpg = dir.join(PUBLIC_BINARY_FILE);
-    fs::write(&gpg, key.public_binary()?)
-        .with_context(|| format!("writing public keyring {}", gpg.display()))?;
+    fs::write(&gpg, key.public_binary()?).with_context(|| format!("writing public keyring {}", gpg.display()))?;
     Ok(())
 }
 
@@ -340,16 +293,12 @@ mod tests {
 
     fn test_key() -> &'static SigningKey {
         static KEY: OnceLock<SigningKey> = OnceLock::new();
-        KEY.get_or_init(|| {
-            SigningKey::generate("osrepo test <osrepo@localhost>", at(KEY_TIME)).unwrap()
-        })
+        KEY.get_or_init(|| SigningKey::generate("osrepo test <osrepo@localhost>", at(KEY_TIME)).unwrap())
     }
 
     fn other_key() -> &'static SigningKey {
         static KEY: OnceLock<SigningKey> = OnceLock::new();
-        KEY.get_or_init(|| {
-            SigningKey::generate("someone else <else@localhost>", at(KEY_TIME)).unwrap()
-        })
+        KEY.get_or_init(|| SigningKey::generate("someone else <else@localhost>", at(KEY_TIME)).unwrap())
     }
 
     /// Write `key`'s public files into `dir` and return the binary keyring path.
@@ -371,11 +320,7 @@ mod tests {
     }
 
     fn assert_success(out: &Output) {
-        assert!(
-            out.status.success(),
-            "gpgv failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "gpgv failed: {}", String::from_utf8_lossy(&out.stderr));
     }
 
     #[test]
@@ -453,10 +398,7 @@ mod tests {
             .output()
             .unwrap();
         assert_success(&out);
-        assert_eq!(
-            String::from_utf8(out.stdout).unwrap(),
-            "Origin: osrepo\nMD5Sum:\n x\n-dash line\n\nlast\n"
-        );
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), "Origin: osrepo\nMD5Sum:\n x\n-dash line\n\nlast\n");
     }
 
     #[test]
@@ -488,15 +430,10 @@ mod tests {
     #[test]
     fn public_armor_and_fingerprint_format() {
         let key = test_key();
-        assert!(key
-            .public_armored()
-            .unwrap()
-            .starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"));
+        assert!(key.public_armored().unwrap().starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"));
         let fpr = key.fingerprint();
         assert_eq!(fpr.len(), 40);
-        assert!(fpr
-            .chars()
-            .all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c)));
+        assert!(fpr.chars().all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c)));
         let debug = format!("{key:?}");
         assert!(debug.contains(&fpr) && !debug.contains("BEGIN"));
     }
@@ -519,14 +456,8 @@ mod tests {
         let armored = test_key().sign_detached(b"data", at(SIGN_TIME)).unwrap();
         let (sig, _) = DetachedSignature::from_string(&armored).unwrap();
         let hash = sig.signature.hash_alg().unwrap();
-        assert!(matches!(
-            hash,
-            HashAlgorithm::Sha256 | HashAlgorithm::Sha384 | HashAlgorithm::Sha512
-        ));
-        assert_eq!(
-            sig.signature.created(),
-            Some(Timestamp::from_secs(SIGN_TIME as u32))
-        );
+        assert!(matches!(hash, HashAlgorithm::Sha256 | HashAlgorithm::Sha384 | HashAlgorithm::Sha512));
+        assert_eq!(sig.signature.created(), Some(Timestamp::from_secs(SIGN_TIME as u32)));
 
         let signed = test_key().clearsign("a\n", at(SIGN_TIME)).unwrap();
         let (msg, _) = CleartextSignedMessage::from_string(&signed).unwrap();
@@ -545,9 +476,7 @@ mod tests {
             let listing = String::from_utf8_lossy(&out.stdout);
             // 8 = SHA256, 9 = SHA384, 10 = SHA512.
             assert!(
-                ["digest algo 8,", "digest algo 9,", "digest algo 10,"]
-                    .iter()
-                    .any(|s| listing.contains(s)),
+                ["digest algo 8,", "digest algo 9,", "digest algo 10,"].iter().any(|s| listing.contains(s)),
                 "unexpected packet listing: {listing}"
             );
             assert!(!listing.contains("digest algo 2,"));
@@ -559,10 +488,7 @@ mod tests {
         let key = test_key();
         let armored = key.sign_detached(b"old", at(KEY_TIME - 1000)).unwrap();
         let (sig, _) = DetachedSignature::from_string(&armored).unwrap();
-        assert_eq!(
-            sig.signature.created(),
-            Some(Timestamp::from_secs(KEY_TIME as u32))
-        );
+        assert_eq!(sig.signature.created(), Some(Timestamp::from_secs(KEY_TIME as u32)));
         let dir = tempfile::tempdir().unwrap();
         let (data_path, sig_path) = (dir.path().join("d"), dir.path().join("d.sig"));
         fs::write(&data_path, b"old").unwrap();
@@ -584,10 +510,7 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert!(dir.join(PUBLIC_ARMORED_FILE).is_file());
-        assert_eq!(
-            fs::read(dir.join(PUBLIC_BINARY_FILE)).unwrap(),
-            test_key().public_binary().unwrap()
-        );
+        assert_eq!(fs::read(dir.join(PUBLIC_BINARY_FILE)).unwrap(), test_key().public_binary().unwrap());
         let loaded = SigningKey::load(&secret).unwrap();
         assert_eq!(loaded.fingerprint(), test_key().fingerprint());
 
@@ -621,11 +544,7 @@ mod tests {
             .args(args)
             .output()
             .expect("running gpg");
-        assert!(
-            out.status.success(),
-            "gpg {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "gpg {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
         out.stdout
     }
 
@@ -669,10 +588,7 @@ mod tests {
         let exported = gpg(h, &["--armor", "--export-secret-keys"]);
         let public = gpg(h, &["--export"]);
         // Stop the agent this test started (it is bound to this GNUPGHOME only).
-        let _ = Command::new("gpgconf")
-            .env("GNUPGHOME", h)
-            .args(["--kill", "gpg-agent"])
-            .status();
+        let _ = Command::new("gpgconf").env("GNUPGHOME", h).args(["--kill", "gpg-agent"]).status();
 
         let key = SigningKey::from_armored(&String::from_utf8(exported).unwrap()).unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -680,11 +596,7 @@ mod tests {
         fs::write(&ring, public).unwrap();
         let (data_path, sig_path) = (dir.path().join("d"), dir.path().join("d.asc"));
         fs::write(&data_path, b"hello").unwrap();
-        fs::write(
-            &sig_path,
-            key.sign_detached(b"hello", SystemTime::now()).unwrap(),
-        )
-        .unwrap();
+        fs::write(&sig_path, key.sign_detached(b"hello", SystemTime::now()).unwrap()).unwrap();
         assert_success(&gpgv(&ring, &[&sig_path, &data_path]));
     }
 }

@@ -44,16 +44,7 @@ fn debian12_repo_installs_every_requested_package_offline() {
     std::fs::write(&packages, yaml).unwrap();
     let distros = distros_dir(&dir, |_, t| t);
     let out = dir.join("out");
-    run(
-        &mut build(
-            &dir,
-            &distros,
-            &packages,
-            &out,
-            &["--base-url", "http://OSREPO_HOST:8080"],
-        ),
-        true,
-    );
+    run(&mut build(&dir, &distros, &packages, &out, &["--base-url", "http://OSREPO_HOST:8080"]), true);
 
     // The index: every requested real package, the provider of the virtual one, and the
     // closure's alternatives and Pre-Depends are all present.
@@ -62,54 +53,23 @@ fn debian12_repo_installs_every_requested_package_offline() {
     for p in REQUESTED.iter().filter(|p| **p != "host") {
         assert!(names.contains(p), "{p} missing from the index");
     }
-    assert!(
-        names.contains("bind9-host"),
-        "the provider of the virtual package `host` is missing"
-    );
+    assert!(names.contains("bind9-host"), "the provider of the virtual package `host` is missing");
     // A complete closure includes what the build image already has installed.
     for base in ["libc6", "libssl3", "init-system-helpers", "debconf"] {
-        assert!(
-            names.contains(base),
-            "{base} is missing: the closure is not complete for a fresh node"
-        );
+        assert!(names.contains(base), "{base} is missing: the closure is not complete for a fresh node");
     }
-    let text =
-        std::fs::read_to_string(out.join("debian/dists/bookworm/main/binary-amd64/Packages"))
-            .unwrap();
-    assert!(
-        text.contains("\nPre-Depends: "),
-        "no Pre-Depends in the closure"
-    );
-    assert!(
-        text.lines()
-            .any(|l| l.starts_with("Depends: ") && l.contains(" | ")),
-        "no alternatives in the closure"
-    );
+    let text = std::fs::read_to_string(out.join("debian/dists/bookworm/main/binary-amd64/Packages")).unwrap();
+    assert!(text.contains("\nPre-Depends: "), "no Pre-Depends in the closure");
+    assert!(text.lines().any(|l| l.starts_with("Depends: ") && l.contains(" | ")), "no alternatives in the closure");
     // Every file the index names exists with that size.
     for stanza in text.split("\n\n").filter(|s| !s.trim().is_empty()) {
-        let f = stanza
-            .lines()
-            .find_map(|l| l.strip_prefix("Filename: "))
-            .unwrap();
-        let size: u64 = stanza
-            .lines()
-            .find_map(|l| l.strip_prefix("Size: "))
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert_eq!(
-            std::fs::metadata(out.join("debian").join(f)).unwrap().len(),
-            size,
-            "{f}"
-        );
+        let f = stanza.lines().find_map(|l| l.strip_prefix("Filename: ")).unwrap();
+        let size: u64 = stanza.lines().find_map(|l| l.strip_prefix("Size: ")).unwrap().parse().unwrap();
+        assert_eq!(std::fs::metadata(out.join("debian").join(f)).unwrap().len(), size, "{f}");
     }
     // Only public key material in the output.
     for (p, data) in snapshot(&out) {
-        assert!(
-            !String::from_utf8_lossy(&data).contains("PRIVATE KEY"),
-            "secret key material in {}",
-            p.display()
-        );
+        assert!(!String::from_utf8_lossy(&data).contains("PRIVATE KEY"), "secret key material in {}", p.display());
     }
     let sources = std::fs::read_to_string(out.join("repos/debian12.sources")).unwrap();
     assert!(sources.contains("Signed-By: /etc/apt/keyrings/osrepo.gpg"));
@@ -142,10 +102,7 @@ fn debian12_repo_installs_every_requested_package_offline() {
     let other_pub = other.parent().unwrap().join("osrepo.gpg");
     let bad = on_node(&out, Some(&other_pub), "apt-get update || echo rc=$?");
     let stdout = String::from_utf8_lossy(&bad.stdout);
-    assert!(
-        stdout.contains("rc=100"),
-        "apt-get update accepted a repo signed by another key:\n{stdout}"
-    );
+    assert!(stdout.contains("rc=100"), "apt-get update accepted a repo signed by another key:\n{stdout}");
 }
 
 #[test]
@@ -159,34 +116,18 @@ fn missing_packages_fail_the_build_by_name_and_leave_out_untouched() {
     std::fs::create_dir_all(out.join("debian")).unwrap();
     std::fs::write(out.join("debian/previous-build"), b"keep me").unwrap();
     let before = snapshot(&out);
-    let o = run(
-        &mut build(&dir, &distros, &packages, &out, &["--no-recommends"]),
-        false,
-    );
+    let o = run(&mut build(&dir, &distros, &packages, &out, &["--no-recommends"]), false);
     let err = String::from_utf8_lossy(&o.stderr);
     for name in ["python-apt", "aufs-tools", "netcat"] {
-        assert!(
-            err.contains(&format!("\n  {name}:")),
-            "error does not name {name}:\n{}",
-            tail(&err, 30)
-        );
+        assert!(err.contains(&format!("\n  {name}:")), "error does not name {name}:\n{}", tail(&err, 30));
     }
-    assert!(
-        err.contains("debian12") && err.contains("amd64"),
-        "error does not name distro and arch:\n{err}"
-    );
-    assert!(
-        !err.contains("\n  curl:"),
-        "an existing package was reported missing:\n{err}"
-    );
+    assert!(err.contains("debian12") && err.contains("amd64"), "error does not name distro and arch:\n{err}");
+    assert!(!err.contains("\n  curl:"), "an existing package was reported missing:\n{err}");
     assert_eq!(before, snapshot(&out), "out/ changed after a failed build");
     let leftovers: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with('.'))
         .collect();
-    assert!(
-        leftovers.is_empty(),
-        "staging or work directories left behind: {leftovers:?}"
-    );
+    assert!(leftovers.is_empty(), "staging or work directories left behind: {leftovers:?}");
 }

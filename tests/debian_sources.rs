@@ -7,10 +7,7 @@ use std::process::Command;
 /// A package whose bookworm and bookworm-updates/-security versions differ, and its older version.
 fn package_with_older_version() -> (String, String) {
     let script = "apt-get update -qq >/dev/null 2>&1; for p in xz-utils openssl curl tzdata libxml2 ca-certificates; do apt-cache madison $p; done";
-    let o = run(
-        Command::new("docker").args(["run", "--rm", IMAGE, "sh", "-c", script]),
-        true,
-    );
+    let o = run(Command::new("docker").args(["run", "--rm", IMAGE, "sh", "-c", script]), true);
     let text = String::from_utf8_lossy(&o.stdout);
     let mut by_pkg: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for line in text.lines() {
@@ -23,14 +20,7 @@ fn package_with_older_version() -> (String, String) {
         }
     }
     // madison lists newest first: take the last (oldest) of a package with two or more.
-    for p in [
-        "xz-utils",
-        "openssl",
-        "curl",
-        "tzdata",
-        "libxml2",
-        "ca-certificates",
-    ] {
+    for p in ["xz-utils", "openssl", "curl", "tzdata", "libxml2", "ca-certificates"] {
         if let Some(v) = by_pkg.get(p) {
             if v.len() >= 2 {
                 return (p.to_string(), v.last().unwrap().clone());
@@ -49,36 +39,18 @@ fn pin_to_an_older_version_is_honoured_exactly() {
     std::fs::write(&packages, format!("debian12:\n  - {pkg}={old}\n  - jq\n")).unwrap();
     let distros = distros_dir(&dir, |_, t| t);
     let out = dir.join("out");
-    run(
-        &mut build(&dir, &distros, &packages, &out, &["--no-recommends"]),
-        true,
-    );
-    let versions: Vec<String> = index_entries(&out, "amd64")
-        .into_iter()
-        .filter(|(n, _)| *n == pkg)
-        .map(|(_, v)| v)
-        .collect();
-    assert_eq!(
-        versions,
-        vec![old.clone()],
-        "{pkg} should be exactly the pinned version"
-    );
+    run(&mut build(&dir, &distros, &packages, &out, &["--no-recommends"]), true);
+    let versions: Vec<String> =
+        index_entries(&out, "amd64").into_iter().filter(|(n, _)| *n == pkg).map(|(_, v)| v).collect();
+    assert_eq!(versions, vec![old.clone()], "{pkg} should be exactly the pinned version");
     let node = on_node(
         &out,
         None,
         &format!("apt-get update -q >/dev/null && apt-get install -y -q {pkg} >/tmp/i.log 2>&1 || {{ tail -30 /tmp/i.log; exit 1; }}; dpkg-query -W -f '${{Version}}\\n' {pkg}"),
     );
     let stdout = String::from_utf8_lossy(&node.stdout);
-    assert!(
-        node.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&node.stderr)
-    );
-    assert_eq!(
-        stdout.trim().lines().last().unwrap_or(""),
-        old,
-        "node installed another version"
-    );
+    assert!(node.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&node.stderr));
+    assert_eq!(stdout.trim().lines().last().unwrap_or(""), old, "node installed another version");
 }
 
 /// A small signed apt repo of our own: one package depending on `jq` from the Debian archive.
@@ -86,11 +58,7 @@ fn fixture_repo(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBu
     let pkg = dir.join("pkg");
     std::fs::create_dir_all(pkg.join("DEBIAN")).unwrap();
     std::fs::create_dir_all(pkg.join("usr/share/doc/osrepo-fixture-hello")).unwrap();
-    std::fs::write(
-        pkg.join("usr/share/doc/osrepo-fixture-hello/README"),
-        "fixture\n",
-    )
-    .unwrap();
+    std::fs::write(pkg.join("usr/share/doc/osrepo-fixture-hello/README"), "fixture\n").unwrap();
     std::fs::write(
         pkg.join("DEBIAN/control"),
         "Package: osrepo-fixture-hello\nVersion: 1.0-1\nArchitecture: all\nMaintainer: osrepo tests <t@localhost>\n\
@@ -140,56 +108,22 @@ fn extra_file_repo_joins_the_closure() {
 
     // Signed by a key the distro file does not name: the build must refuse the repo.
     let wrong = new_key("not-internal").parent().unwrap().join("osrepo.asc");
-    let bad_distros = distros_dir(&dir.join("bad"), |n, t| {
-        if n == "debian12" {
-            with_extra_repo(t, &repo, &wrong)
-        } else {
-            t
-        }
-    });
-    let o = run(
-        &mut build(
-            &dir,
-            &bad_distros,
-            &packages,
-            &dir.join("bad-out"),
-            &["--no-recommends"],
-        ),
-        false,
-    );
-    assert!(
-        !dir.join("bad-out").exists(),
-        "a failed build published something"
-    );
+    let bad_distros =
+        distros_dir(&dir.join("bad"), |n, t| if n == "debian12" { with_extra_repo(t, &repo, &wrong) } else { t });
+    let o = run(&mut build(&dir, &bad_distros, &packages, &dir.join("bad-out"), &["--no-recommends"]), false);
+    assert!(!dir.join("bad-out").exists(), "a failed build published something");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("debian12/amd64"), "{}", tail(&err, 20));
 
-    let distros = distros_dir(&dir, |n, t| {
-        if n == "debian12" {
-            with_extra_repo(t, &repo, &key)
-        } else {
-            t
-        }
-    });
+    let distros = distros_dir(&dir, |n, t| if n == "debian12" { with_extra_repo(t, &repo, &key) } else { t });
     let out = dir.join("out");
-    run(
-        &mut build(&dir, &distros, &packages, &out, &["--no-recommends"]),
-        true,
-    );
-    let names: Vec<String> = index_entries(&out, "amd64")
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
+    run(&mut build(&dir, &distros, &packages, &out, &["--no-recommends"]), true);
+    let names: Vec<String> = index_entries(&out, "amd64").into_iter().map(|(n, _)| n).collect();
     for p in ["osrepo-fixture-hello", "jq", "libjq1", "libonig5"] {
         assert!(names.iter().any(|n| n == p), "{p} missing from {names:?}");
     }
-    let text =
-        std::fs::read_to_string(out.join("debian/dists/bookworm/main/binary-amd64/Packages"))
-            .unwrap();
-    assert!(
-        text.contains(" Built by the test itself.\n .\n Second paragraph.\n"),
-        "multi-line Description lost"
-    );
+    let text = std::fs::read_to_string(out.join("debian/dists/bookworm/main/binary-amd64/Packages")).unwrap();
+    assert!(text.contains(" Built by the test itself.\n .\n Second paragraph.\n"), "multi-line Description lost");
     let node = on_node(
         &out,
         None,

@@ -103,6 +103,18 @@ pub struct RpmRepo {
     pub gpgkey: Vec<String>,
 }
 
+/// Where a foreign-arch job runs its resolver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ResolveOn {
+    /// In a container of the host's arch, the tool told the target arch (fast; tests show
+    /// the closure is the same as under emulation).
+    #[default]
+    Native,
+    /// In a container of the target arch (emulated by qemu binfmt when foreign).
+    Target,
+}
+
 /// Which tool resolves an rpm distro's closure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -168,6 +180,9 @@ pub struct Distro {
     /// rpm: the distro's own repos (replace the image's repo files when given).
     #[serde(default)]
     pub repos: Vec<RpmRepo>,
+    /// Where foreign-arch jobs run (native container told the arch, or emulated container).
+    #[serde(default)]
+    pub resolve_on: ResolveOn,
     /// rpm: the resolver tool.
     #[serde(default)]
     pub resolver: RpmResolver,
@@ -181,16 +196,15 @@ pub struct Distro {
 
 impl Distro {
     pub fn parse(path: &Path, text: &str) -> Result<Distro> {
-        let mut d: Distro =
-            serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("{}", located(path, &e)))?;
+        let mut d: Distro = serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("{}", located(path, &e)))?;
         d.file = path.to_path_buf();
         d.validate()?;
         Ok(d)
     }
 
     pub fn load(path: &Path) -> Result<Distro> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read distro file {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read distro file {}", path.display()))?;
         Self::parse(path, &text)
     }
 
@@ -198,28 +212,18 @@ impl Distro {
         let f = self.file.display();
         if let Some(stem) = self.file.file_stem().and_then(|s| s.to_str()) {
             if stem != self.name {
-                bail!(
-                    "{f}: name {:?} does not match the file name {stem:?}",
-                    self.name
-                );
+                bail!("{f}: name {:?} does not match the file name {stem:?}", self.name);
             }
         }
         if self.family == Family::Deb && self.codename.is_none() {
-            bail!(
-                "{f}: distro {} is a deb distro and needs a codename",
-                self.name
-            );
+            bail!("{f}: distro {} is a deb distro and needs a codename", self.name);
         }
         if self.arches.is_empty() {
             bail!("{f}: distro {} lists no arches", self.name);
         }
         for a in &self.arches {
             if !KNOWN_ARCHES.contains(&a.as_str()) {
-                bail!(
-                    "{f}: distro {}: unknown arch {a:?} (known: {})",
-                    self.name,
-                    KNOWN_ARCHES.join(", ")
-                );
+                bail!("{f}: distro {}: unknown arch {a:?} (known: {})", self.name, KNOWN_ARCHES.join(", "));
             }
         }
         if let ImageRef::PerArch(m) = &self.image {
@@ -241,23 +245,10 @@ impl Distro {
         let mut names = std::collections::BTreeSet::new();
         for r in &self.extra_repos {
             if !names.insert(r.name.as_str()) {
-                bail!(
-                    "{f}: distro {}: extra repo {:?} is declared twice",
-                    self.name,
-                    r.name
-                );
+                bail!("{f}: distro {}: extra repo {:?} is declared twice", self.name, r.name);
             }
-            if r.name.is_empty()
-                || !r
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            {
-                bail!(
-                    "{f}: distro {}: extra repo name {:?} must be [A-Za-z0-9._-]+",
-                    self.name,
-                    r.name
-                );
+            if r.name.is_empty() || !r.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+                bail!("{f}: distro {}: extra repo name {:?} must be [A-Za-z0-9._-]+", self.name, r.name);
             }
             let keys = [r.key.is_some(), r.key_file.is_some(), r.key_url.is_some()];
             if keys.iter().filter(|k| **k).count() != 1 {
@@ -268,14 +259,14 @@ impl Distro {
                 );
             }
             if self.family == Family::Rpm && !r.suites.is_empty() {
-                bail!("{f}: distro {}: extra repo {}: suites are for deb distros (rpm repos take a url)", self.name, r.name);
-            }
-            if self.family == Family::Deb && r.suites.is_empty() {
                 bail!(
-                    "{f}: distro {}: extra repo {} lists no suites",
+                    "{f}: distro {}: extra repo {}: suites are for deb distros (rpm repos take a url)",
                     self.name,
                     r.name
                 );
+            }
+            if self.family == Family::Deb && r.suites.is_empty() {
+                bail!("{f}: distro {}: extra repo {} lists no suites", self.name, r.name);
             }
         }
         Ok(())
@@ -299,19 +290,14 @@ impl Distro {
     /// The key file of an extra repo, resolved against the distro file's directory.
     pub fn key_file_path(&self, repo: &ExtraRepo) -> Option<PathBuf> {
         let p = repo.key_file.as_ref()?;
-        Some(if p.is_absolute() {
-            p.clone()
-        } else {
-            self.file.parent().unwrap_or(Path::new(".")).join(p)
-        })
+        Some(if p.is_absolute() { p.clone() } else { self.file.parent().unwrap_or(Path::new(".")).join(p) })
     }
 }
 
 /// Every distro file in a directory, sorted by name.
 pub fn load_all(dir: &Path) -> Result<Vec<Distro>> {
     let mut out = Vec::new();
-    let rd = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read distros directory {}", dir.display()))?;
+    let rd = std::fs::read_dir(dir).with_context(|| format!("cannot read distros directory {}", dir.display()))?;
     for e in rd {
         let p = e?.path();
         if p.extension().and_then(|e| e.to_str()) == Some("yaml") {
@@ -326,14 +312,8 @@ pub fn load_all(dir: &Path) -> Result<Vec<Distro>> {
 pub fn load_one(dir: &Path, name: &str) -> Result<Distro> {
     let p = dir.join(format!("{name}.yaml"));
     if !p.exists() {
-        let known: Vec<String> = load_all(dir)
-            .map(|v| v.into_iter().map(|d| d.name).collect())
-            .unwrap_or_default();
-        bail!(
-            "unknown distro {name:?}: no {} (known: {})",
-            p.display(),
-            known.join(", ")
-        );
+        let known: Vec<String> = load_all(dir).map(|v| v.into_iter().map(|d| d.name).collect()).unwrap_or_default();
+        bail!("unknown distro {name:?}: no {} (known: {})", p.display(), known.join(", "));
     }
     Distro::load(&p)
 }
@@ -349,14 +329,7 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("distros");
         let all = load_all(&dir).unwrap();
         let names: Vec<&str> = all.iter().map(|d| d.name.as_str()).collect();
-        for n in [
-            "debian11",
-            "debian12",
-            "debian13",
-            "ubuntu2004",
-            "ubuntu2204",
-            "ubuntu2404",
-        ] {
+        for n in ["debian11", "debian12", "debian13", "ubuntu2004", "ubuntu2204", "ubuntu2404"] {
             assert!(names.contains(&n), "{n} missing");
         }
         let d = all.iter().find(|d| d.name == "debian12").unwrap();
@@ -366,51 +339,28 @@ mod tests {
 
     #[test]
     fn per_arch_images() {
-        let t = MIN.replace(
-            "image: debian:bookworm",
-            "image: {amd64: a/deb:12, arm64: b/deb:12}",
-        );
+        let t = MIN.replace("image: debian:bookworm", "image: {amd64: a/deb:12, arm64: b/deb:12}");
         let d = Distro::parse(Path::new("debian12.yaml"), &t).unwrap();
         assert_eq!(d.image_for("arm64").unwrap(), "b/deb:12");
         let t = MIN.replace("image: debian:bookworm", "image: {amd64: a/deb:12}");
-        let e = Distro::parse(Path::new("debian12.yaml"), &t)
-            .unwrap_err()
-            .to_string();
+        let e = Distro::parse(Path::new("debian12.yaml"), &t).unwrap_err().to_string();
         assert!(e.contains("no image given for arch arm64"), "{e}");
     }
 
     #[test]
     fn bad_files_are_named() {
-        let e = Distro::parse(Path::new("d/other.yaml"), MIN)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("d/other.yaml") && e.contains("does not match"),
-            "{e}"
-        );
-        let e = Distro::parse(Path::new("debian12.yaml"), &format!("{MIN}colour: blue\n"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.starts_with("debian12.yaml:9:1: ") && e.contains("colour"),
-            "{e}"
-        );
-        let e = Distro::parse(Path::new("debian12.yaml"), &MIN.replace("arm64", "s390x"))
-            .unwrap_err()
-            .to_string();
+        let e = Distro::parse(Path::new("d/other.yaml"), MIN).unwrap_err().to_string();
+        assert!(e.contains("d/other.yaml") && e.contains("does not match"), "{e}");
+        let e = Distro::parse(Path::new("debian12.yaml"), &format!("{MIN}colour: blue\n")).unwrap_err().to_string();
+        assert!(e.starts_with("debian12.yaml:9:1: ") && e.contains("colour"), "{e}");
+        let e = Distro::parse(Path::new("debian12.yaml"), &MIN.replace("arm64", "s390x")).unwrap_err().to_string();
         assert!(e.contains("unknown arch \"s390x\""), "{e}");
-        let e = Distro::parse(
-            Path::new("debian12.yaml"),
-            &MIN.replace("codename: bookworm\n", ""),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("needs a codename"), "{e}");
-        let unsigned =
-            format!("{MIN}extra_repos:\n  - name: x\n    url: file:/srv/x\n    suites: [x]\n");
-        let e = Distro::parse(Path::new("debian12.yaml"), &unsigned)
+        let e = Distro::parse(Path::new("debian12.yaml"), &MIN.replace("codename: bookworm\n", ""))
             .unwrap_err()
             .to_string();
+        assert!(e.contains("needs a codename"), "{e}");
+        let unsigned = format!("{MIN}extra_repos:\n  - name: x\n    url: file:/srv/x\n    suites: [x]\n");
+        let e = Distro::parse(Path::new("debian12.yaml"), &unsigned).unwrap_err().to_string();
         assert!(e.contains("no unsigned repos"), "{e}");
     }
 
@@ -426,15 +376,9 @@ mod tests {
             key_url: None,
         };
         assert_eq!(r.host_dir(), Some(PathBuf::from("/srv/repo")));
-        let r = ExtraRepo {
-            url: "file:/srv/repo".into(),
-            ..r
-        };
+        let r = ExtraRepo { url: "file:/srv/repo".into(), ..r };
         assert_eq!(r.host_dir(), Some(PathBuf::from("/srv/repo")));
-        let r = ExtraRepo {
-            url: "https://x".into(),
-            ..r
-        };
+        let r = ExtraRepo { url: "https://x".into(), ..r };
         assert_eq!(r.host_dir(), None);
     }
 }

@@ -68,10 +68,7 @@ impl<'de> Deserialize<'de> for GroupMap {
             fn visit_none<E: de::Error>(self) -> std::result::Result<GroupMap, E> {
                 Ok(GroupMap(BTreeMap::new()))
             }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> std::result::Result<GroupMap, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<GroupMap, A::Error> {
                 let mut out = BTreeMap::new();
                 while let Some(key) = map.next_key::<String>()? {
                     if key.is_empty() || key.contains('.') || key.contains(char::is_whitespace) {
@@ -108,20 +105,14 @@ impl<'de> Deserialize<'de> for GroupValue {
             fn visit_none<E: de::Error>(self) -> std::result::Result<GroupValue, E> {
                 Ok(GroupValue(Group::List(Vec::new())))
             }
-            fn visit_seq<A: SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<GroupValue, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<GroupValue, A::Error> {
                 let mut specs = Vec::new();
                 while let Some(spec) = seq.next_element::<SpecString>()? {
                     specs.push(spec.0);
                 }
                 Ok(GroupValue(Group::List(specs)))
             }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> std::result::Result<GroupValue, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<GroupValue, A::Error> {
                 let inner = GroupMap::deserialize(de::value::MapAccessDeserializer::new(map))?;
                 Ok(GroupValue(Group::Nested(inner.0)))
             }
@@ -143,9 +134,7 @@ impl<'de> Deserialize<'de> for SpecString {
             fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<SpecString, E> {
                 let v = v.trim();
                 if v.is_empty() || v.contains(char::is_whitespace) {
-                    return Err(E::custom(format!(
-                        "package spec {v:?} must be one word (name, or name with a pin)"
-                    )));
+                    return Err(E::custom(format!("package spec {v:?} must be one word (name, or name with a pin)")));
                 }
                 Ok(SpecString(v.to_string()))
             }
@@ -166,15 +155,12 @@ impl PackageSet {
                 None => bail!("{}", located(path, &e)),
             },
         };
-        Ok(PackageSet {
-            path: path.to_path_buf(),
-            groups,
-        })
+        Ok(PackageSet { path: path.to_path_buf(), groups })
     }
 
     pub fn load(path: &Path) -> Result<PackageSet> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read package list {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read package list {}", path.display()))?;
         Self::parse(path, &text)
     }
 
@@ -255,21 +241,14 @@ impl PackageSpec {
                 None => (raw.to_string(), None),
             },
         };
-        PackageSpec {
-            raw: raw.to_string(),
-            name,
-            version,
-            group: group.to_string(),
-        }
+        PackageSpec { raw: raw.to_string(), name, version, group: group.to_string() }
     }
 }
 
 fn rpm_split(raw: &str) -> Option<(&str, &str)> {
     let bytes = raw.as_bytes();
-    (1..bytes.len()).find_map(|i| {
-        (bytes[i - 1] == b'-' && bytes[i].is_ascii_digit() && i >= 2)
-            .then(|| (&raw[..i - 1], &raw[i..]))
-    })
+    (1..bytes.len())
+        .find_map(|i| (bytes[i - 1] == b'-' && bytes[i].is_ascii_digit() && i >= 2).then(|| (&raw[..i - 1], &raw[i..])))
 }
 
 /// serde_yaml places a duplicate-key error at the start of the map; find the second
@@ -283,12 +262,8 @@ fn duplicate_place(text: &str, e: &serde_yaml::Error) -> Option<(usize, usize, S
     for (i, line) in text.lines().enumerate().skip(loc.line().saturating_sub(1)) {
         let indent = line.len() - line.trim_start().len();
         let rest = line.trim_start();
-        let bare = rest
-            .strip_prefix(key)
-            .is_some_and(|r| r.trim_start().starts_with(':'));
-        let quoted = rest
-            .strip_prefix(&format!("\"{key}\""))
-            .is_some_and(|r| r.trim_start().starts_with(':'));
+        let bare = rest.strip_prefix(key).is_some_and(|r| r.trim_start().starts_with(':'));
+        let quoted = rest.strip_prefix(&format!("\"{key}\"")).is_some_and(|r| r.trim_start().starts_with(':'));
         if indent + 1 == loc.column() && (bare || quoted) {
             seen += 1;
             if seen == 2 {
@@ -325,40 +300,18 @@ mod tests {
     fn nested_groups_and_selection_order() {
         let p = parse("kubespray:\n  common: [curl, socat]\n  apt: [python3-apt]\ncommon:\n  - lsof\n  - curl\ndebian12:\n  - containerd=1.6.20~ds1-1\n").unwrap();
         assert!(matches!(p.group("kubespray"), Some(Group::Nested(_))));
-        assert_eq!(
-            p.group("kubespray.apt"),
-            Some(&Group::List(vec!["python3-apt".into()]))
-        );
+        assert_eq!(p.group("kubespray.apt"), Some(&Group::List(vec!["python3-apt".into()])));
         assert_eq!(p.group("kubespray.nope"), None);
         assert_eq!(p.group("common.x"), None);
-        let groups: Vec<String> = [
-            "kubespray.common",
-            "common",
-            "kubespray.apt",
-            "debian12",
-            "ubuntu",
-        ]
-        .map(String::from)
-        .into();
+        let groups: Vec<String> =
+            ["kubespray.common", "common", "kubespray.apt", "debian12", "ubuntu"].map(String::from).into();
         let s = p.select(&groups, Family::Deb).unwrap();
         let raws: Vec<&str> = s.specs.iter().map(|s| s.raw.as_str()).collect();
-        assert_eq!(
-            raws,
-            [
-                "curl",
-                "socat",
-                "lsof",
-                "python3-apt",
-                "containerd=1.6.20~ds1-1"
-            ]
-        );
+        assert_eq!(raws, ["curl", "socat", "lsof", "python3-apt", "containerd=1.6.20~ds1-1"]);
         assert_eq!(s.absent, ["ubuntu"]);
         assert_eq!(s.found.len(), 4);
         let pinned = s.specs.last().unwrap();
-        assert_eq!(
-            (pinned.name.as_str(), pinned.version.as_deref()),
-            ("containerd", Some("1.6.20~ds1-1"))
-        );
+        assert_eq!((pinned.name.as_str(), pinned.version.as_deref()), ("containerd", Some("1.6.20~ds1-1")));
         assert_eq!(pinned.group, "debian12");
     }
 
@@ -372,15 +325,9 @@ mod tests {
     #[test]
     fn pins_in_each_family_syntax() {
         let d = PackageSpec::parse("containerd.io=1.6.28-1", Family::Deb, "g");
-        assert_eq!(
-            (d.name.as_str(), d.version.as_deref()),
-            ("containerd.io", Some("1.6.28-1"))
-        );
+        assert_eq!((d.name.as_str(), d.version.as_deref()), ("containerd.io", Some("1.6.28-1")));
         let r = PackageSpec::parse("containerd.io-1.6.28", Family::Rpm, "g");
-        assert_eq!(
-            (r.name.as_str(), r.version.as_deref()),
-            ("containerd.io", Some("1.6.28"))
-        );
+        assert_eq!((r.name.as_str(), r.version.as_deref()), ("containerd.io", Some("1.6.28")));
         let r = PackageSpec::parse("device-mapper-libs", Family::Rpm, "g");
         assert_eq!((r.name.as_str(), r.version), ("device-mapper-libs", None));
         let r = PackageSpec::parse("python3-3.9.16", Family::Rpm, "g");
@@ -394,41 +341,22 @@ mod tests {
         assert_eq!(s.specs.len(), 1);
         assert_eq!(s.specs[0].raw, "curl=7.88.1-10");
         let p = parse("a: [curl=1]\nb: [curl=2]\n").unwrap();
-        let e = p
-            .select(&["a".into(), "b".into()], Family::Deb)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("curl") && e.contains("group a") && e.contains("group b"),
-            "{e}"
-        );
+        let e = p.select(&["a".into(), "b".into()], Family::Deb).unwrap_err().to_string();
+        assert!(e.contains("curl") && e.contains("group a") && e.contains("group b"), "{e}");
     }
 
     #[test]
     fn errors_name_file_line_and_column() {
-        let e = parse("a:\n  - x\nb:\n  c: [1]\n  d: [3]\n  c: [2]\n")
-            .unwrap_err()
-            .to_string();
+        let e = parse("a:\n  - x\nb:\n  c: [1]\n  d: [3]\n  c: [2]\n").unwrap_err().to_string();
         assert_eq!(e, "packages.yaml:6:3: duplicate group \"c\"");
         let e = parse("a:\n  - x\na:\n  - y\n").unwrap_err().to_string();
-        assert!(
-            e.starts_with("packages.yaml:3:1: duplicate group \"a\""),
-            "{e}"
-        );
+        assert!(e.starts_with("packages.yaml:3:1: duplicate group \"a\""), "{e}");
         let e = parse("a:\n  - x\n  - {b: c}\n").unwrap_err().to_string();
-        assert!(
-            e.starts_with("packages.yaml:3:5: ") && e.contains("expected a package spec string"),
-            "{e}"
-        );
+        assert!(e.starts_with("packages.yaml:3:5: ") && e.contains("expected a package spec string"), "{e}");
         let e = parse("a:\n  - x\n  - [c]\n").unwrap_err().to_string();
         assert!(e.starts_with("packages.yaml:3:5: "), "{e}");
-        let e = parse("a:\n  - curl\n  - \"two words\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.starts_with("packages.yaml:3:5: ") && e.contains("two words"),
-            "{e}"
-        );
+        let e = parse("a:\n  - curl\n  - \"two words\"\n").unwrap_err().to_string();
+        assert!(e.starts_with("packages.yaml:3:5: ") && e.contains("two words"), "{e}");
         let e = parse("a: [x\n").unwrap_err().to_string();
         assert!(e.starts_with("packages.yaml:2:1: "), "{e}");
         let e = parse("a: 5\n").unwrap_err().to_string();
@@ -448,31 +376,15 @@ mod tests {
     fn reads_the_k8sli_os_packages_file() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/k8sli-packages.yaml");
         let p = PackageSet::load(&path).unwrap();
-        let groups: Vec<String> = [
-            "common",
-            "apt",
-            "kubespray.common",
-            "kubespray.apt",
-            "ubuntu",
-            "ubuntu2004",
-        ]
-        .map(String::from)
-        .into();
+        let groups: Vec<String> =
+            ["common", "apt", "kubespray.common", "kubespray.apt", "ubuntu", "ubuntu2004"].map(String::from).into();
         let s = p.select(&groups, Family::Deb).unwrap();
-        assert!(s
-            .specs
-            .iter()
-            .any(|s| s.raw == "containerd.io=1.4.6-1" && s.version.as_deref() == Some("1.4.6-1")));
+        assert!(s.specs.iter().any(|s| s.raw == "containerd.io=1.4.6-1" && s.version.as_deref() == Some("1.4.6-1")));
         assert!(s.specs.iter().any(|s| s.name == "aufs-tools"));
         assert_eq!(s.absent, ["ubuntu2004"]);
         // rsync is in two groups but requested once.
         assert_eq!(s.specs.iter().filter(|s| s.name == "rsync").count(), 1);
-        let y = p
-            .select(
-                &["common".into(), "yum".into(), "centos7".into()],
-                Family::Rpm,
-            )
-            .unwrap();
+        let y = p.select(&["common".into(), "yum".into(), "centos7".into()], Family::Rpm).unwrap();
         let c = y.specs.iter().find(|s| s.name == "containerd.io").unwrap();
         assert_eq!(c.version.as_deref(), Some("1.4.6"));
         assert!(p.group("tools").is_some());

@@ -64,10 +64,7 @@ impl Paragraph {
             let Some((name, value)) = line.split_once(':') else {
                 bail!("line {lineno}: expected `Name: value`, got {line:?}");
             };
-            if name.is_empty()
-                || name.starts_with('-')
-                || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
-            {
+            if name.is_empty() || name.starts_with('-') || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
                 bail!("line {lineno}: invalid field name {name:?}");
             }
             if fields.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
@@ -83,10 +80,7 @@ impl Paragraph {
 
     /// Value of the field `name` (compared case-insensitively).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// The paragraph as `Name: value\n` lines (no blank line after it).
@@ -185,18 +179,9 @@ impl DebRecord {
             }
         }
         let version = control.get("Version").unwrap_or_default();
-        PackageVersion::parse(version)
-            .with_context(|| format!("{}: bad Version {version:?}", path.display()))?;
-        let (size, md5, sha1, sha256) =
-            hash_file(&path).with_context(|| format!("hashing {}", path.display()))?;
-        Ok(DebRecord {
-            control,
-            filename: rel.to_string(),
-            size,
-            md5,
-            sha1,
-            sha256,
-        })
+        PackageVersion::parse(version).with_context(|| format!("{}: bad Version {version:?}", path.display()))?;
+        let (size, md5, sha1, sha256) = hash_file(&path).with_context(|| format!("hashing {}", path.display()))?;
+        Ok(DebRecord { control, filename: rel.to_string(), size, md5, sha1, sha256 })
     }
 }
 
@@ -215,12 +200,7 @@ fn hash_file(path: &Path) -> Result<(u64, String, String, String)> {
         size += n as u64;
     }
     let d = digester.finish();
-    Ok((
-        size,
-        d.md5.digest_hex(),
-        d.sha1.digest_hex(),
-        d.sha256.digest_hex(),
-    ))
+    Ok((size, d.md5.digest_hex(), d.sha1.digest_hex(), d.sha256.digest_hex()))
 }
 
 /// Pool path for a package file: `pool/<component>/<prefix>/<source>/<basename>`
@@ -295,9 +275,7 @@ fn stanza(r: &DebRecord) -> String {
 /// Write `path` via a temporary sibling and a rename, so readers never see a
 /// half-written file.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} has no file name", path.display()))?;
+    let name = path.file_name().with_context(|| format!("{} has no file name", path.display()))?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
     tmp_name.push(".tmp");
@@ -308,9 +286,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Gzip `data` reproducibly: mtime 0, no file name, level 9.
 fn gzip(data: &[u8]) -> Result<Vec<u8>> {
-    let mut enc = flate2::GzBuilder::new()
-        .mtime(0)
-        .write(Vec::new(), flate2::Compression::best());
+    let mut enc = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
     enc.write_all(data)?;
     Ok(enc.finish()?)
 }
@@ -329,14 +305,8 @@ pub fn write_packages_files(dir: &Path, text: &str) -> Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let data = text.as_bytes();
     write_atomic(&dir.join("Packages"), data)?;
-    write_atomic(
-        &dir.join("Packages.gz"),
-        &gzip(data).context("gzip of Packages")?,
-    )?;
-    write_atomic(
-        &dir.join("Packages.xz"),
-        &xz(data).context("xz of Packages")?,
-    )?;
+    write_atomic(&dir.join("Packages.gz"), &gzip(data).context("gzip of Packages")?)?;
+    write_atomic(&dir.join("Packages.xz"), &xz(data).context("xz of Packages")?)?;
     Ok(())
 }
 
@@ -375,10 +345,7 @@ pub fn release_file(meta: &ReleaseMeta, files: &[(String, Vec<u8>)]) -> String {
     field("Label", &meta.label);
     field("Suite", &meta.suite);
     field("Codename", &meta.codename);
-    field(
-        "Date",
-        &meta.date.format("%a, %d %b %Y %H:%M:%S UTC").to_string(),
-    );
+    field("Date", &meta.date.format("%a, %d %b %Y %H:%M:%S UTC").to_string());
     field("Architectures", &meta.architectures.join(" "));
     field("Components", &meta.components.join(" "));
     field("Description", &meta.description);
@@ -431,8 +398,7 @@ fn collect_files(dir: &Path, prefix: &str, out: &mut Vec<(String, Vec<u8>)>) -> 
 /// not included.
 pub fn collect_index_files(dist_dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
-    let entries =
-        fs::read_dir(dist_dir).with_context(|| format!("listing {}", dist_dir.display()))?;
+    let entries = fs::read_dir(dist_dir).with_context(|| format!("listing {}", dist_dir.display()))?;
     for entry in entries {
         let entry = entry.with_context(|| format!("listing {}", dist_dir.display()))?;
         let path = entry.path();
@@ -442,10 +408,7 @@ pub fn collect_index_files(dist_dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
         if name.starts_with('.') || name == "by-hash" {
             continue;
         }
-        if fs::metadata(&path)
-            .with_context(|| format!("reading {}", path.display()))?
-            .is_dir()
-        {
+        if fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?.is_dir() {
             collect_files(&path, &format!("{name}/"), &mut out)?;
         }
     }
@@ -460,9 +423,7 @@ fn find_debs(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     for entry in entries {
         let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
         let path = entry.path();
-        let ft = entry
-            .file_type()
-            .with_context(|| format!("reading {}", path.display()))?;
+        let ft = entry.file_type().with_context(|| format!("reading {}", path.display()))?;
         if ft.is_dir() {
             find_debs(&path, out)?;
         } else if path.extension().is_some_and(|e| e == "deb")
@@ -486,11 +447,7 @@ pub fn scan_pool(root: &Path) -> Result<Vec<DebRecord>> {
             .strip_prefix(root)
             .expect("found below root")
             .components()
-            .map(|c| {
-                c.as_os_str()
-                    .to_str()
-                    .with_context(|| format!("{}: path is not UTF-8", path.display()))
-            })
+            .map(|c| c.as_os_str().to_str().with_context(|| format!("{}: path is not UTF-8", path.display())))
             .collect::<Result<Vec<_>>>()?
             .join("/");
         records.push(DebRecord::from_file(root, &rel)?);
@@ -504,30 +461,17 @@ pub fn scan_pool(root: &Path) -> Result<Vec<DebRecord>> {
 /// found (and if there is none, error asking for an explicit arch). Packages of
 /// other architectures than those asked for are left out. Two files with the
 /// same (Package, Version, Architecture) are an error.
-pub fn split_by_arch(
-    records: &[DebRecord],
-    arches: &[String],
-) -> Result<BTreeMap<String, Vec<DebRecord>>> {
+pub fn split_by_arch(records: &[DebRecord], arches: &[String]) -> Result<BTreeMap<String, Vec<DebRecord>>> {
     let mut seen: BTreeMap<(&str, &str, &str), &str> = BTreeMap::new();
     for r in records {
         let key = (r.package(), r.version(), r.architecture());
         if let Some(other) = seen.insert(key, &r.filename) {
-            bail!(
-                "{} and {} are both {} {} ({})",
-                other,
-                r.filename,
-                key.0,
-                key.1,
-                key.2
-            );
+            bail!("{} and {} are both {} {} ({})", other, r.filename, key.0, key.1, key.2);
         }
     }
     let arches: BTreeSet<String> = if arches.is_empty() {
-        let found: BTreeSet<String> = records
-            .iter()
-            .map(|r| r.architecture().to_string())
-            .filter(|a| a != "all")
-            .collect();
+        let found: BTreeSet<String> =
+            records.iter().map(|r| r.architecture().to_string()).filter(|a| a != "all").collect();
         if found.is_empty() {
             bail!(
                 "no architecture-specific packages to infer architectures from; \
@@ -543,11 +487,8 @@ pub fn split_by_arch(
         if arch == "all" {
             bail!("`all` is not a binary index architecture; name e.g. amd64");
         }
-        let recs: Vec<DebRecord> = records
-            .iter()
-            .filter(|r| r.architecture() == arch || r.architecture() == "all")
-            .cloned()
-            .collect();
+        let recs: Vec<DebRecord> =
+            records.iter().filter(|r| r.architecture() == arch || r.architecture() == "all").cloned().collect();
         by_arch.insert(arch, recs);
     }
     Ok(by_arch)
@@ -707,11 +648,7 @@ mod tests {
     /// Directory of the golden files, whichever crate compiles this module.
     fn golden_dir() -> PathBuf {
         let src = Path::new(file!());
-        let src = if src.is_absolute() {
-            src.to_path_buf()
-        } else {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(src)
-        };
+        let src = if src.is_absolute() { src.to_path_buf() } else { Path::new(env!("CARGO_MANIFEST_DIR")).join(src) };
         src.ancestors().nth(3).unwrap().join("tests/golden/deb")
     }
 
@@ -723,16 +660,11 @@ mod tests {
             fs::write(dir.join(name), actual).unwrap();
             return;
         }
-        assert_eq!(
-            committed, actual,
-            "golden {name} differs; rerun with UPDATE_GOLDEN=1 and review the diff"
-        );
+        assert_eq!(committed, actual, "golden {name} differs; rerun with UPDATE_GOLDEN=1 and review the diff");
     }
 
     fn run(cmd: &mut Command) -> Output {
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+        let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
         assert!(
             out.status.success(),
             "{cmd:?} failed: {}\n{}{}",
@@ -824,11 +756,7 @@ Description: architecture-independent files for hello
     fn build_pool(root: &Path) {
         let stage = root.parent().unwrap().join("stage");
         fs::create_dir_all(&stage).unwrap();
-        for (control, compression) in [
-            (TOOL_CONTROL, "xz"),
-            (LIB_CONTROL, "gzip"),
-            (COMMON_CONTROL, "none"),
-        ] {
+        for (control, compression) in [(TOOL_CONTROL, "xz"), (LIB_CONTROL, "gzip"), (COMMON_CONTROL, "none")] {
             let deb = build_deb(&stage, control, compression);
             let ctl = read_control(&deb).unwrap();
             assert_eq!(ctl, Paragraph::parse(control).unwrap());
@@ -850,10 +778,7 @@ Description: architecture-independent files for hello
         let p = Paragraph::parse(text).unwrap();
         assert_eq!(p.get("homepage"), Some("https://example.org/a:b"));
         assert_eq!(p.get("VERSION"), Some("1:2.0-1"));
-        assert_eq!(
-            p.get("Description"),
-            Some("short: with colon\n long line\n .\n second paragraph\n  verbatim")
-        );
+        assert_eq!(p.get("Description"), Some("short: with colon\n long line\n .\n second paragraph\n  verbatim"));
         assert_eq!(p.get("Conffiles"), Some("\n /etc/hello.conf 0123"));
         assert_eq!(p.fields[0].0, "Package");
         assert_eq!(p.render(), text);
@@ -879,30 +804,14 @@ Description: architecture-independent files for hello
     #[test]
     fn pool_paths() {
         let p = |t: &str| Paragraph::parse(t).unwrap();
+        assert_eq!(pool_path("main", &p("Package: curl\n"), "curl_1_amd64.deb"), "pool/main/c/curl/curl_1_amd64.deb");
+        assert_eq!(pool_path("main", &p("Package: libcurl4\nSource: curl\n"), "x.deb"), "pool/main/c/curl/x.deb");
+        assert_eq!(pool_path("main", &p("Package: libfoo1\n"), "x.deb"), "pool/main/libf/libfoo1/x.deb");
         assert_eq!(
-            pool_path("main", &p("Package: curl\n"), "curl_1_amd64.deb"),
-            "pool/main/c/curl/curl_1_amd64.deb"
-        );
-        assert_eq!(
-            pool_path("main", &p("Package: libcurl4\nSource: curl\n"), "x.deb"),
-            "pool/main/c/curl/x.deb"
-        );
-        assert_eq!(
-            pool_path("main", &p("Package: libfoo1\n"), "x.deb"),
-            "pool/main/libf/libfoo1/x.deb"
-        );
-        assert_eq!(
-            pool_path(
-                "contrib",
-                &p("Package: libc6\nSource: libc (2.36-9)\n"),
-                "x.deb"
-            ),
+            pool_path("contrib", &p("Package: libc6\nSource: libc (2.36-9)\n"), "x.deb"),
             "pool/contrib/libc/libc/x.deb"
         );
-        assert_eq!(
-            pool_path("main", &p("Package: lib\n"), "x.deb"),
-            "pool/main/l/lib/x.deb"
-        );
+        assert_eq!(pool_path("main", &p("Package: lib\n"), "x.deb"), "pool/main/l/lib/x.deb");
     }
 
     #[test]
@@ -990,11 +899,7 @@ Description: architecture-independent files for hello
     #[test]
     fn golden_packages() {
         let text = packages_index(&golden_records());
-        check_golden(
-            "Packages",
-            include_str!("../../tests/golden/deb/Packages"),
-            &text,
-        );
+        check_golden("Packages", include_str!("../../tests/golden/deb/Packages"), &text);
         // The stale MD5sum carried by a control file is not duplicated.
         assert_eq!(text.matches("MD5sum:").count(), golden_records().len());
     }
@@ -1003,19 +908,12 @@ Description: architecture-independent files for hello
     fn golden_release() {
         let packages = packages_index(&golden_records());
         let files = vec![
-            (
-                "main/binary-arm64/Packages".to_string(),
-                b"Package: x\n".to_vec(),
-            ),
+            ("main/binary-arm64/Packages".to_string(), b"Package: x\n".to_vec()),
             ("main/binary-amd64/Packages".to_string(), packages.into()),
             ("contrib/binary-amd64/Packages".to_string(), Vec::new()),
         ];
         let text = release_file(&golden_meta(), &files);
-        check_golden(
-            "Release",
-            include_str!("../../tests/golden/deb/Release"),
-            &text,
-        );
+        check_golden("Release", include_str!("../../tests/golden/deb/Release"), &text);
         assert!(text.lines().all(|l| l == l.trim_end()));
     }
 
@@ -1037,15 +935,11 @@ Description: architecture-independent files for hello
         assert_eq!(gz[3] & 0x08, 0, "gzip header carries a file name");
         assert_eq!(&gz[4..8], [0, 0, 0, 0], "gzip mtime is not 0");
         let mut s = String::new();
-        flate2::read::GzDecoder::new(&gz[..])
-            .read_to_string(&mut s)
-            .unwrap();
+        flate2::read::GzDecoder::new(&gz[..]).read_to_string(&mut s).unwrap();
         assert_eq!(s, text);
         let xzb = fs::read(tmp.path().join("c/Packages.xz")).unwrap();
         let mut s = String::new();
-        xz2::read::XzDecoder::new(&xzb[..])
-            .read_to_string(&mut s)
-            .unwrap();
+        xz2::read::XzDecoder::new(&xzb[..]).read_to_string(&mut s).unwrap();
         assert_eq!(s, text);
         let leftovers: Vec<_> = fs::read_dir(tmp.path().join("c"))
             .unwrap()
@@ -1086,10 +980,7 @@ Description: architecture-independent files for hello
             ]
         );
         let tool = &records[1];
-        assert_eq!(
-            (tool.package(), tool.version(), tool.architecture()),
-            ("hello-tool", "1.2-3+b1", "amd64")
-        );
+        assert_eq!((tool.package(), tool.version(), tool.architecture()), ("hello-tool", "1.2-3+b1", "amd64"));
         let bytes = fs::read(root.join(&tool.filename)).unwrap();
         assert_eq!(tool.size, bytes.len() as u64);
         assert_eq!(tool.md5, hex::encode(Md5::digest(&bytes)));
@@ -1098,11 +989,7 @@ Description: architecture-independent files for hello
 
         // Write amd64 + arm64, then rewrite only amd64: arm64 stays listed,
         // stale signatures go away.
-        let meta = ReleaseMeta {
-            architectures: vec![],
-            components: vec![],
-            ..golden_meta()
-        };
+        let meta = ReleaseMeta { architectures: vec![], components: vec![], ..golden_meta() };
         let by_arch = split_by_arch(&records, &["amd64".into(), "arm64".into()]).unwrap();
         write_dist(&root, &meta, "main", &by_arch).unwrap();
         let dist = root.join("dists/testcodename");
@@ -1112,10 +999,7 @@ Description: architecture-independent files for hello
         let release = write_dist(&root, &meta, "main", &amd64_only).unwrap();
         assert!(!dist.join("InRelease").exists() && !dist.join("Release.gpg").exists());
         assert_eq!(fs::read_to_string(dist.join("Release")).unwrap(), release);
-        assert!(
-            release.contains("\nArchitectures: amd64 arm64\n"),
-            "{release}"
-        );
+        assert!(release.contains("\nArchitectures: amd64 arm64\n"), "{release}");
         assert!(release.contains("\nComponents: main\n"), "{release}");
         for arch in ["amd64", "arm64"] {
             for ext in ["", ".gz", ".xz"] {
@@ -1174,10 +1058,7 @@ Description: architecture-independent files for hello
                 ),
             )
             .unwrap();
-            Apt {
-                dir: dir.to_path_buf(),
-                config,
-            }
+            Apt { dir: dir.to_path_buf(), config }
         }
 
         fn cmd(&self, tool: &str) -> Command {
@@ -1186,10 +1067,7 @@ Description: architecture-independent files for hello
                 .env("LC_ALL", "C")
                 .arg("-q")
                 .arg("-o")
-                .arg(format!(
-                    "Dir::Etc::SourceList={}/etc/sources.list",
-                    self.dir.display()
-                ))
+                .arg(format!("Dir::Etc::SourceList={}/etc/sources.list", self.dir.display()))
                 .arg("-o")
                 .arg("Dir::Etc::SourceParts=/dev/null")
                 .arg("-o")
@@ -1222,11 +1100,7 @@ Description: architecture-independent files for hello
 
     /// The checksum lines of one `Name:` section of a Release file.
     fn release_section<'a>(text: &'a str, header: &str) -> Vec<&'a str> {
-        text.lines()
-            .skip_while(|l| *l != header)
-            .skip(1)
-            .take_while(|l| l.starts_with(' '))
-            .collect()
+        text.lines().skip_while(|l| *l != header).skip(1).take_while(|l| l.starts_with(' ')).collect()
     }
 
     #[test]
@@ -1244,41 +1118,22 @@ Description: architecture-independent files for hello
 
         // `copy:` behaves like a remote mirror: apt copies every file into its
         // own directories and verifies size and hashes against Release/Packages.
-        let apt = Apt::new(
-            &tmp.path().join("apt"),
-            &format!(
-                "deb [trusted=yes] copy:{} testcodename main",
-                root.display()
-            ),
-        );
+        let apt =
+            Apt::new(&tmp.path().join("apt"), &format!("deb [trusted=yes] copy:{} testcodename main", root.display()));
         let out = run(apt.cmd("apt-get").arg("update"));
-        let log = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
+        let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
         assert!(!log.contains("W:") && !log.contains("E:"), "{log}");
 
         let out = run(apt.cmd("apt-cache").args(["show", "hello-tool"]));
         let shown = String::from_utf8_lossy(&out.stdout);
-        let description = Paragraph::parse(TOOL_CONTROL)
-            .unwrap()
-            .get("Description")
-            .unwrap()
-            .to_string();
-        assert!(
-            shown.contains(&format!("Description: {description}\n")),
-            "{shown}"
-        );
+        let description = Paragraph::parse(TOOL_CONTROL).unwrap().get("Description").unwrap().to_string();
+        assert!(shown.contains(&format!("Description: {description}\n")), "{shown}");
         assert!(shown.contains("Pre-Depends: hello-common\n"), "{shown}");
 
-        run(apt
-            .cmd("apt-get")
-            .args(["install", "--download-only", "-y", "hello-tool"]));
+        run(apt.cmd("apt-get").args(["install", "--download-only", "-y", "hello-tool"]));
         assert_eq!(
             apt.archives(),
-            [
-                "hello-common_1.2-3_all.deb",
-                "hello-tool_1.2-3+b1_amd64.deb",
-                "libhello1_1.0-1_amd64.deb",
-            ]
+            ["hello-common_1.2-3_all.deb", "hello-tool_1.2-3+b1_amd64.deb", "libhello1_1.0-1_amd64.deb",]
         );
 
         // The check has teeth: a same-size corrupted .deb is refused.
@@ -1290,11 +1145,7 @@ Description: architecture-independent files for hello
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;
         fs::write(&lib, &bytes).unwrap();
-        let out = apt
-            .cmd("apt-get")
-            .args(["install", "--download-only", "-y", "hello-tool"])
-            .output()
-            .unwrap();
+        let out = apt.cmd("apt-get").args(["install", "--download-only", "-y", "hello-tool"]).output().unwrap();
         let log = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "corrupted deb accepted");
         assert!(log.contains("Hash Sum mismatch"), "{log}");
@@ -1319,46 +1170,29 @@ Description: architecture-independent files for hello
         fs::write(&release_path, forged).unwrap();
         let out = apt.cmd("apt-get").arg("update").output().unwrap();
         let log = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            log.contains("Hash Sum mismatch"),
-            "forged Release accepted: {log}"
-        );
+        assert!(log.contains("Hash Sum mismatch"), "forged Release accepted: {log}");
         fs::write(&release_path, &release).unwrap();
 
         // Reference Packages from apt-ftparchive over the same pool.
-        let out = run(apt
-            .cmd("apt-ftparchive")
-            .current_dir(&root)
-            .args(["packages", "pool"]));
+        let out = run(apt.cmd("apt-ftparchive").current_dir(&root).args(["packages", "pool"]));
         let reference = stanzas_by_package(&String::from_utf8(out.stdout).unwrap());
         let ours = stanzas_by_package(&packages_index(&records));
         // Fields apt-ftparchive writes that this module deliberately does not.
         const ONLY_IN_FTPARCHIVE: &[&str] = &["SHA512"];
-        assert_eq!(
-            reference.keys().collect::<Vec<_>>(),
-            ours.keys().collect::<Vec<_>>()
-        );
+        assert_eq!(reference.keys().collect::<Vec<_>>(), ours.keys().collect::<Vec<_>>());
         for (package, mut theirs) in reference {
             for field in ONLY_IN_FTPARCHIVE {
-                assert!(
-                    theirs.remove(*field).is_some(),
-                    "apt-ftparchive no longer writes {field}; update the list"
-                );
+                assert!(theirs.remove(*field).is_some(), "apt-ftparchive no longer writes {field}; update the list");
             }
             assert_eq!(ours[&package], theirs, "stanza of {package}");
         }
 
         // Reference checksum lines from `apt-ftparchive release`.
-        let out = run(apt
-            .cmd("apt-ftparchive")
-            .current_dir(root.join("dists/testcodename"))
-            .args(["release", "."]));
+        let out = run(apt.cmd("apt-ftparchive").current_dir(root.join("dists/testcodename")).args(["release", "."]));
         let reference = String::from_utf8(out.stdout).unwrap();
         for header in ["MD5Sum:", "SHA256:"] {
-            let theirs: Vec<&str> = release_section(&reference, header)
-                .into_iter()
-                .filter(|l| l.contains(" main/"))
-                .collect();
+            let theirs: Vec<&str> =
+                release_section(&reference, header).into_iter().filter(|l| l.contains(" main/")).collect();
             assert_eq!(release_section(&release, header), theirs, "{header}");
         }
     }

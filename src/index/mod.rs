@@ -1,3 +1,5 @@
 //! index: pure functions from package records to repository metadata.
 
 pub mod deb;
+pub mod modules;
+pub mod rpm;

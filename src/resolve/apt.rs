@@ -106,17 +106,9 @@ echo "osrepo: closure of $(ls "$W/files" | wc -l) files"
 }
 
 /// deb822 sources for the image's own repos with mirror overrides applied.
-pub fn mirror_sources(
-    distro: &Distro,
-    archive: Option<&str>,
-    security: Option<&str>,
-) -> Result<String> {
+pub fn mirror_sources(distro: &Distro, archive: Option<&str>, security: Option<&str>) -> Result<String> {
     if distro.sources.is_empty() {
-        bail!(
-            "distro {}: a mirror override needs the `sources` list in {}",
-            distro.name,
-            distro.file.display()
-        );
+        bail!("distro {}: a mirror override needs the `sources` list in {}", distro.name, distro.file.display());
     }
     let mut out = String::new();
     for s in &distro.sources {
@@ -163,20 +155,13 @@ pub fn parse_uris(text: &str) -> Result<Vec<Artifact>> {
             bail!("apt --print-uris line {}: cannot read {line:?}", i + 1);
         }
         let url = parts[0].trim_matches('\'').to_string();
-        let size: u64 = parts[2]
-            .parse()
-            .with_context(|| format!("apt --print-uris line {}: size {:?}", i + 1, parts[2]))?;
-        let checksum = Checksum::parse(parts[3])
-            .with_context(|| format!("apt --print-uris line {}", i + 1))?;
+        let size: u64 =
+            parts[2].parse().with_context(|| format!("apt --print-uris line {}: size {:?}", i + 1, parts[2]))?;
+        let checksum = Checksum::parse(parts[3]).with_context(|| format!("apt --print-uris line {}", i + 1))?;
         if !parts[1].ends_with(".deb") {
             continue;
         }
-        out.push(Artifact {
-            file: parts[1].to_string(),
-            url,
-            size,
-            checksum,
-        });
+        out.push(Artifact { file: parts[1].to_string(), url, size, checksum });
     }
     out.sort_by(|a, b| a.file.cmp(&b.file));
     Ok(out)
@@ -184,10 +169,7 @@ pub fn parse_uris(text: &str) -> Result<Vec<Artifact>> {
 
 /// Parse the script's `missing.tsv`: spec, reason.
 pub fn parse_missing(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|l| l.split_once('\t'))
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
+    text.lines().filter_map(|l| l.split_once('\t')).map(|(a, b)| (a.to_string(), b.to_string())).collect()
 }
 
 /// The specs file: one spec per line.
@@ -207,16 +189,10 @@ mod tests {
         let a = parse_uris(t).unwrap();
         assert_eq!(a.len(), 2);
         assert_eq!(a[0].file, "a_1_all.deb");
-        assert_eq!(
-            a[0].checksum,
-            Checksum::Md5("0123456789abcdef0123456789abcdef".into())
-        );
+        assert_eq!(a[0].checksum, Checksum::Md5("0123456789abcdef0123456789abcdef".into()));
         assert_eq!(a[1].size, 315732);
         assert!(matches!(a[1].checksum, Checksum::Sha256(_)));
-        assert_eq!(
-            a[1].url,
-            "http://m/debian/pool/main/c/curl/curl_7.88.1-10%2bdeb12u5_amd64.deb"
-        );
+        assert_eq!(a[1].url, "http://m/debian/pool/main/c/curl/curl_7.88.1-10%2bdeb12u5_amd64.deb");
     }
 
     #[test]
@@ -227,7 +203,9 @@ mod tests {
 
     #[test]
     fn missing_lists_every_spec() {
-        let m = parse_missing("nosuch\tUnable to locate package nosuch\ncurl=0.1\tVersion '0.1' for 'curl' was not found\n");
+        let m = parse_missing(
+            "nosuch\tUnable to locate package nosuch\ncurl=0.1\tVersion '0.1' for 'curl' was not found\n",
+        );
         assert_eq!(m.len(), 2);
         assert_eq!(m[1].0, "curl=0.1");
     }

@@ -40,9 +40,7 @@ pub enum Checksum {
 impl Checksum {
     /// Parse `SHA256:hex` (apt's spelling; `MD5Sum:` and `SHA512:` too).
     pub fn parse(s: &str) -> Result<Checksum> {
-        let (kind, hex) = s
-            .split_once(':')
-            .with_context(|| format!("checksum {s:?} has no kind"))?;
+        let (kind, hex) = s.split_once(':').with_context(|| format!("checksum {s:?} has no kind"))?;
         let hex = hex.to_ascii_lowercase();
         let (c, len) = match kind {
             "MD5Sum" | "MD5" | "md5" => (Checksum::Md5(hex.clone()), 32),
@@ -58,14 +56,9 @@ impl Checksum {
 
     /// Check a file against this checksum and a size; the error names the file and both values.
     pub fn verify(&self, path: &Path, size: u64) -> Result<()> {
-        let meta =
-            std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
         if meta.len() != size {
-            bail!(
-                "{}: size {} but the upstream metadata says {size}",
-                path.display(),
-                meta.len()
-            );
+            bail!("{}: size {} but the upstream metadata says {size}", path.display(), meta.len());
         }
         let got = match self {
             Checksum::Md5(_) => hash_file::<Md5>(path)?,
@@ -74,10 +67,7 @@ impl Checksum {
         };
         let want = self.hex();
         if got != want {
-            bail!(
-                "{}: checksum {got} but the upstream metadata says {want}",
-                path.display()
-            );
+            bail!("{}: checksum {got} but the upstream metadata says {want}", path.display());
         }
         Ok(())
     }
@@ -91,8 +81,7 @@ impl Checksum {
 
 /// Hex digest of a file.
 pub fn hash_file<D: Digest>(path: &Path) -> Result<String> {
-    let mut f =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut h = D::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
@@ -143,9 +132,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("f");
         std::fs::write(&p, b"hello").unwrap();
-        let good = Checksum::Sha256(
-            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824".into(),
-        );
+        let good = Checksum::Sha256("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824".into());
         good.verify(&p, 5).unwrap();
         assert!(good.verify(&p, 6).is_err());
         std::fs::write(&p, b"hellp").unwrap();

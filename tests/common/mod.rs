@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+pub mod rpmfix;
+
 pub const IMAGE: &str = "debian:bookworm";
 
 pub fn osrepo() -> Command {
@@ -18,9 +20,7 @@ pub fn root() -> PathBuf {
 
 /// Run a command, returning its output; panics with the output when `ok` differs.
 pub fn run(cmd: &mut Command, ok: bool) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     if out.status.success() != ok {
         panic!(
             "{cmd:?} {} unexpectedly ({})\n--- stdout\n{}\n--- stderr\n{}",
@@ -68,15 +68,7 @@ pub fn key() -> PathBuf {
 pub fn new_key(name: &str) -> PathBuf {
     let dir = scratch(&format!("key-{name}"));
     run(
-        osrepo()
-            .args([
-                "key",
-                "generate",
-                "--uid",
-                &format!("osrepo test {name} <t@localhost>"),
-                "--out",
-            ])
-            .arg(&dir),
+        osrepo().args(["key", "generate", "--uid", &format!("osrepo test {name} <t@localhost>"), "--out"]).arg(&dir),
         true,
     );
     dir.join("osrepo.key")
@@ -84,10 +76,7 @@ pub fn new_key(name: &str) -> PathBuf {
 
 /// A directory for one test, kept under target/ so failures can be inspected.
 pub fn scratch(name: &str) -> PathBuf {
-    let d = root()
-        .join("target")
-        .join("itest")
-        .join(format!("{name}-{}", std::process::id()));
+    let d = root().join("target").join("itest").join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -127,16 +116,11 @@ pub fn build(dir: &Path, distros: &Path, packages: &Path, out: &Path, extra: &[&
 /// `keyring` replaces the key file put into /etc/apt/keyrings (default: out's own).
 pub fn on_node(out: &Path, keyring: Option<&Path>, script: &str) -> Output {
     let mut c = Command::new("docker");
-    c.args(["run", "--rm", "--network", "none", "-v"])
-        .arg(format!("{}:/repo:ro", out.display()));
+    c.args(["run", "--rm", "--network", "none", "-v"]).arg(format!("{}:/repo:ro", out.display()));
     if let Some(k) = keyring {
         c.arg("-v").arg(format!("{}:/testkey.gpg:ro", k.display()));
     }
-    let keysrc = if keyring.is_some() {
-        "/testkey.gpg"
-    } else {
-        "/repo/keys/osrepo.gpg"
-    };
+    let keysrc = if keyring.is_some() { "/testkey.gpg" } else { "/repo/keys/osrepo.gpg" };
     let setup = format!(
         "set -e\nrm -f /etc/apt/sources.list /etc/apt/sources.list.d/*\nmkdir -p /etc/apt/keyrings\n\
          cp {keysrc} /etc/apt/keyrings/osrepo.gpg\n\
@@ -149,10 +133,7 @@ pub fn on_node(out: &Path, keyring: Option<&Path>, script: &str) -> Output {
 
 /// Package names listed in an index (`Package:` lines), with versions.
 pub fn index_entries(out: &Path, arch: &str) -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(
-        out.join(format!("debian/dists/bookworm/main/binary-{arch}/Packages")),
-    )
-    .unwrap();
+    let text = std::fs::read_to_string(out.join(format!("debian/dists/bookworm/main/binary-{arch}/Packages"))).unwrap();
     let mut v = Vec::new();
     let mut name = String::new();
     for line in text.lines() {

@@ -1,0 +1,116 @@
+//! The rpm family end to end: a fixture distro whose build image is dnf on the Debian base,
+//! with a signed fixture upstream repo as its only source; the result judged by real dnf.
+
+mod common;
+use common::rpmfix::{self, DNF_IMAGE};
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+fn distro_file(up: &Path, vendor_pub: &Path) -> String {
+    format!(
+        "name: fixturerpm\nfamily: rpm\nid: fixture\nrelease: \"1\"\nimage: {DNF_IMAGE}\narches: [amd64, arm64]\n\
+         groups: [fixture]\nresolve_on: native\nextra_repos:\n  - name: fixture-upstream\n    url: file:{}\n    key_file: {}\n",
+        up.display(),
+        vendor_pub.display()
+    )
+}
+
+/// Run a script in a clean dnf container with no network, out/ at /repo.
+fn dnf_node(out: &Path, extra_mount: Option<(&Path, &str)>, script: &str) -> std::process::Output {
+    let mut c = Command::new("docker");
+    c.args(["run", "--rm", "--network", "none", "-v"]).arg(format!("{}:/repo:ro", out.display()));
+    if let Some((host, inside)) = extra_mount {
+        c.arg("-v").arg(format!("{}:{inside}:ro", host.display()));
+    }
+    let setup = "set -e\nmkdir -p /etc/yum.repos.d /tmp/root\n\
+        sed 's#http://OSREPO_HOST:8080#file:///repo#g' /repo/repos/fixturerpm.repo > /etc/yum.repos.d/osrepo.repo\n\
+        DNF=\"dnf -y --setopt=reposdir=/etc/yum.repos.d --setopt=skip_if_unavailable=False --disableplugin=local --releasever 1 --installroot /tmp/root\"\n";
+    c.args([DNF_IMAGE, "sh", "-c", &format!("{setup}{script}")]);
+    c.output().unwrap()
+}
+
+#[test]
+fn fixture_rpm_distro_builds_and_installs_for_both_arches() {
+    engine();
+    rpmfix::dnf_image();
+    let dir = scratch("rpm");
+    let vendor = new_key("vendor");
+    let up = rpmfix::upstream_repo(&dir, &vendor);
+    let distros = dir.join("distros");
+    std::fs::create_dir_all(&distros).unwrap();
+    std::fs::write(distros.join("fixturerpm.yaml"), distro_file(&up, &vendor.parent().unwrap().join("osrepo.asc")))
+        .unwrap();
+    let packages = dir.join("packages.yaml");
+    std::fs::write(&packages, "fixture:\n  - app\n  - modpkg\n").unwrap();
+    let out = dir.join("out");
+    let mut c = osrepo();
+    c.args(["build", "fixturerpm", "--arch", "amd64,arm64", "--packages"])
+        .arg(&packages)
+        .arg("--distros")
+        .arg(&distros);
+    c.arg("--out").arg(&out).arg("--key").arg(key());
+    run(&mut c, true);
+
+    for basearch in ["x86_64", "aarch64"] {
+        let pkgs = out.join(format!("fixture/1/os/{basearch}/Packages"));
+        let mut files: Vec<String> =
+            std::fs::read_dir(&pkgs).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        files.sort();
+        for want in rpmfix::EXPECTED {
+            assert!(
+                files.iter().any(|f| f.starts_with(&format!("{want}."))),
+                "{basearch}: {want} missing from {files:?}"
+            );
+        }
+        let providers = files.iter().filter(|f| f.starts_with("prov-")).count();
+        assert_eq!(providers, 1, "{basearch}: exactly one provider of virt-thing expected: {files:?}");
+        assert_eq!(files.len(), rpmfix::EXPECTED.len() + 1, "{basearch}: unexpected extra packages: {files:?}");
+        assert!(
+            files.iter().all(|f| f.ends_with(&format!(".{basearch}.rpm")) || f.ends_with(".noarch.rpm")),
+            "{files:?}"
+        );
+        assert!(!files.iter().any(|f| f.starts_with("bar-1.0")), "the older bar must not be taken");
+        let repodata = out.join(format!("fixture/1/os/{basearch}/repodata"));
+        assert!(repodata.join("repomd.xml.asc").exists());
+        let repomd = std::fs::read_to_string(repodata.join("repomd.xml")).unwrap();
+        assert!(repomd.contains("type=\"modules\""), "{basearch}: no module metadata in {repomd}");
+    }
+    let repo = std::fs::read_to_string(out.join("repos/fixturerpm.repo")).unwrap();
+    assert!(repo.contains("gpgcheck=1") && repo.contains("repo_gpgcheck=1") && !repo.contains("gpgcheck=0"), "{repo}");
+    assert!(repo.contains("/keys/osrepo.asc") && repo.contains("/keys/fixturerpm/fixture-upstream.asc"), "{repo}");
+
+    // Real dnf on a clean node with no network: repo and package signatures checked.
+    for basearch in ["x86_64", "aarch64"] {
+        let script = format!(
+            "$DNF --forcearch {basearch} install app modpkg > /tmp/i.log 2>&1 || {{ tail -40 /tmp/i.log; exit 1; }}\n\
+             rpm --root /tmp/root -q app modpkg libfoo bar weakdep\n\
+             $DNF --forcearch {basearch} repoclosure --repo osrepo-fixturerpm --arch {basearch} --arch noarch > /tmp/c.log 2>&1 || {{ cat /tmp/c.log; exit 1; }}\n\
+             ! grep -q unresolved /tmp/c.log\n\
+             echo NODE-OK"
+        );
+        let o = dnf_node(&out, None, &script);
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success() && stdout.contains("NODE-OK"),
+            "{basearch}: dnf node failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(stdout.contains(&format!("app-1.0-1.{basearch}")), "{stdout}");
+        assert!(stdout.contains("bar-2.0-1.noarch"), "{stdout}");
+    }
+
+    // A different key in place of ours: repo_gpgcheck must refuse the metadata.
+    let other = new_key("rpm-other").parent().unwrap().join("osrepo.asc");
+    let o = dnf_node(
+        &out,
+        Some((&other, "/other.asc")),
+        "sed -i 's#file:///repo/keys/osrepo.asc#file:///other.asc#' /etc/yum.repos.d/osrepo.repo\n\
+         $DNF --forcearch x86_64 install app > /tmp/i.log 2>&1 && echo ACCEPTED || { tail -5 /tmp/i.log; echo REFUSED; }",
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("REFUSED") && !stdout.contains("ACCEPTED"),
+        "dnf accepted metadata signed by another key:\n{stdout}"
+    );
+}
