@@ -370,6 +370,7 @@ fn dnf_job_files(job: &Job) -> Result<(Vec<UploadFile>, Vec<String>)> {
             files.push((format!("repos/{}.repo", r.name), text.into_bytes(), 0o644));
         }
     }
+    let mut key_urls = String::new();
     for r in &d.extra_repos {
         let url = match r.host_dir() {
             Some(host) => {
@@ -392,10 +393,15 @@ fn dnf_job_files(job: &Job) -> Result<(Vec<UploadFile>, Vec<String>)> {
             files.push((format!("keys/{}.asc", r.name), data, 0o644));
             format!("file://{}/keys/{}.asc", dnf::JOB_DIR, r.name)
         } else {
-            r.key_url.clone().unwrap_or_default()
+            let u = r.key_url.clone().unwrap_or_default();
+            key_urls.push_str(&format!("{} {u}\n", r.name));
+            u
         };
         let text = dnf::repo_file(&r.name, &url, &[key], true);
         files.push((format!("repos/{}.repo", r.name), text.into_bytes(), 0o644));
+    }
+    if !key_urls.is_empty() {
+        files.push(("key-urls".into(), key_urls.into_bytes(), 0o644));
     }
     Ok((files, binds))
 }

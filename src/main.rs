@@ -130,6 +130,19 @@ enum KeyCmd {
 
 #[derive(Subcommand)]
 enum IndexCmd {
+    /// Write DIR/repodata for the .rpm files under DIR (like createrepo_c, signed when --key is given).
+    Rpm {
+        dir: PathBuf,
+        /// Sign repomd.xml (repodata/repomd.xml.asc).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Metadata compression: gz (EL7's yum needs it) or zstd.
+        #[arg(long, default_value = "gz")]
+        compress: String,
+        /// Changelog entries kept per package.
+        #[arg(long, default_value_t = 10)]
+        changelog_limit: usize,
+    },
     /// Write dists/CODENAME for the .deb files under ROOT/pool.
     Deb {
         root: PathBuf,
@@ -208,6 +221,9 @@ async fn run(cli: Cli) -> Result<()> {
             osrepo::sign::write_key_files(&out, &key)?;
             println!("{} {}", key.fingerprint(), out.join("osrepo.key").display());
             Ok(())
+        }
+        Cmd::Index(IndexCmd::Rpm { dir, key, compress, changelog_limit }) => {
+            cmd_index_rpm(&dir, key.as_deref(), &compress, changelog_limit)
         }
         Cmd::Index(IndexCmd::Deb { root, codename, component, suite, arch, key }) => {
             cmd_index_deb(&root, &codename, &component, suite, &arch, key.as_deref())
@@ -346,5 +362,27 @@ fn cmd_index_deb(
         build::sign_dist(&k, &dist, meta.date)?;
     }
     eprintln!("indexed {} packages into {}", records.len(), dist.display());
+    Ok(())
+}
+
+fn cmd_index_rpm(dir: &Path, key: Option<&Path>, compress: &str, changelog_limit: usize) -> Result<()> {
+    use osrepo::index::rpm::{self as rpmidx, Compression, RepodataOptions};
+    let key = key.map(SigningKey::load).transpose()?;
+    let compression = match compress {
+        "gz" | "gzip" => Compression::Gzip,
+        "zstd" | "zst" => Compression::Zstd,
+        other => bail!("--compress {other:?}: expected gz or zstd"),
+    };
+    let records = rpmidx::scan_dir(dir)?;
+    if records.is_empty() {
+        bail!("{}: no .rpm files", dir.display());
+    }
+    let date = build::build_date()?;
+    let opts = RepodataOptions { compression, changelog_limit, revision: date.timestamp().max(0) as u64 };
+    rpmidx::write_repodata(dir, &records, &[], &opts)?;
+    if let Some(k) = key {
+        build::sign_repomd(&k, dir, date)?;
+    }
+    eprintln!("indexed {} packages into {}", records.len(), dir.join("repodata").display());
     Ok(())
 }

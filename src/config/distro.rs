@@ -130,6 +130,7 @@ pub enum RpmResolver {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExtraRepo {
+    #[serde(default)]
     pub name: String,
     /// http(s) URL, or `file:/dir` naming a directory on the host (mounted read-only).
     pub url: String,
@@ -157,6 +158,16 @@ impl ExtraRepo {
     }
 }
 
+/// `upstreams/<name>.yaml`: one upstream repo, per family.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Upstream {
+    #[serde(default)]
+    deb: Option<ExtraRepo>,
+    #[serde(default)]
+    rpm: Option<ExtraRepo>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Distro {
@@ -177,6 +188,10 @@ pub struct Distro {
     pub mirror: Option<Mirror>,
     #[serde(default)]
     pub extra_repos: Vec<ExtraRepo>,
+    /// Upstream repos declared once in `<distros dir>/upstreams/<name>.yaml` (docker-ce...),
+    /// added to `extra_repos` with `{id}`, `{codename}` and `{release}` filled in.
+    #[serde(default)]
+    pub upstreams: Vec<String>,
     /// rpm: the distro's own repos (replace the image's repo files when given).
     #[serde(default)]
     pub repos: Vec<RpmRepo>,
@@ -198,8 +213,39 @@ impl Distro {
     pub fn parse(path: &Path, text: &str) -> Result<Distro> {
         let mut d: Distro = serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("{}", located(path, &e)))?;
         d.file = path.to_path_buf();
+        for name in d.upstreams.clone() {
+            let repo = d.upstream(&name)?;
+            d.extra_repos.push(repo);
+        }
         d.validate()?;
         Ok(d)
+    }
+
+    /// An upstream repo declared in `upstreams/<name>.yaml` beside the distro file, for this
+    /// distro's family.
+    fn upstream(&self, name: &str) -> Result<ExtraRepo> {
+        let dir = self.file.parent().unwrap_or(Path::new("."));
+        let p = dir.join("upstreams").join(format!("{name}.yaml"));
+        let text = std::fs::read_to_string(&p)
+            .with_context(|| format!("{}: upstream {name:?}: cannot read {}", self.file.display(), p.display()))?;
+        let fill = |t: &str| {
+            t.replace("{id}", &self.id)
+                .replace("{codename}", self.codename.as_deref().unwrap_or(""))
+                .replace("{release}", &self.release)
+        };
+        let u: Upstream = serde_yaml::from_str(&fill(&text)).map_err(|e| anyhow::anyhow!("{}", located(&p, &e)))?;
+        let mut r = match self.family {
+            Family::Deb => u.deb,
+            Family::Rpm => u.rpm,
+        }
+        .with_context(|| format!("{}: upstream {name} has no {} section", p.display(), self.family))?;
+        r.name = name.to_string();
+        if let Some(k) = &r.key_file {
+            if k.is_relative() {
+                r.key_file = Some(p.parent().unwrap_or(Path::new(".")).join(k));
+            }
+        }
+        Ok(r)
     }
 
     pub fn load(path: &Path) -> Result<Distro> {

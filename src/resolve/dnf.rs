@@ -36,6 +36,11 @@ if [ ! -f "$J/replace-repos" ]; then
 fi
 for f in "$J"/repos/*.repo; do [ -e "$f" ] && cp "$f" "$W/repos.d/"; done
 for f in /etc/pki/rpm-gpg/* "$J"/keys/*; do [ -f "$f" ] && cp "$f" "$W/keys/"; done
+if [ -f "$J/key-urls" ]; then
+  while read -r name url; do
+    curl -fsSL "$url" -o "$W/keys/$name.asc" || { echo "osrepo: cannot fetch the key of repo $name from $url" >&2; exit 4; }
+  done < "$J/key-urls"
+fi
 printf '[main]\nreposdir=%s\ncachedir=%s\nskip_if_unavailable=False\nbest=True\ninstall_weak_deps=%s\nkeepcache=True\ngpgcheck=1\n' \
   "$W/repos.d" "$W/cache" "$WEAK" > "$W/dnf.conf"
 SPECS=$(cat "$J/specs")
@@ -57,6 +62,11 @@ else
   # Debian's dnf enables a `local` plugin that caches packages behind our back.
   if ls /usr/lib/python3/dist-packages/dnf-plugins/local.py >/dev/null 2>&1; then
     set -- "$@" --disableplugin=local
+  fi
+  # `dnf download` lives in dnf-plugins-core, which minimal images lack.
+  if ! dnf download --help >/dev/null 2>&1; then
+    echo "osrepo: installing dnf-plugins-core in the build container"
+    dnf -y -q install dnf-plugins-core
   fi
   echo "osrepo: dnf makecache ($BASEARCH)"
   dnf "$@" makecache
@@ -165,7 +175,7 @@ pub fn read_primary(xml: &str) -> Result<Vec<UpstreamPackage>> {
 fn attr(e: &quick_xml::events::BytesStart, name: &str) -> Result<Option<String>> {
     for a in e.attributes() {
         let a = a?;
-        if &*a.key.local_name().into_inner() == name {
+        if a.key.local_name().into_inner() == name {
             return Ok(Some(a.unescape_value()?.into_owned()));
         }
     }
