@@ -9,12 +9,23 @@ command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v gpgv >/dev/null 2>&1 || need+=(gpgv)
 command -v apt-ftparchive >/dev/null 2>&1 || need+=(apt-utils)
 command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
+command -v createrepo_c >/dev/null 2>&1 || need+=(createrepo-c)
+command -v dnf >/dev/null 2>&1 || need+=(dnf dnf-plugins-core)
+command -v rpm >/dev/null 2>&1 || need+=(rpm)
+[ -e /usr/bin/qemu-aarch64-static ] || need+=(qemu-user-static)
+command -v update-binfmts >/dev/null 2>&1 || need+=(binfmt-support)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup-engine: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# arm64 containers run under qemu through binfmt_misc.
+if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+  mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || echo "setup-engine: cannot mount binfmt_misc (arm64 emulation unavailable)" >&2
+fi
+update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
 
 sock=/var/run/docker.sock
 if [ -n "${DOCKER_HOST:-}" ] && [[ "$DOCKER_HOST" != unix://* ]]; then

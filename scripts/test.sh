@@ -9,4 +9,8 @@ if ! docker image inspect debian:bookworm >/dev/null 2>&1; then
   echo "test: bootstrapping the debian12 base image from the host's apt mirror"
   ./target/debug/osrepo image bootstrap debian12
 fi
+if ! docker image inspect arm64v8/debian:bookworm >/dev/null 2>&1; then
+  echo "test: bootstrapping the arm64 debian12 base image (debootstrap under qemu, a few minutes)"
+  ./target/debug/osrepo image bootstrap debian12 --arch arm64
+fi
 cargo test --locked -- --test-threads=4

@@ -198,6 +198,10 @@ pub async fn build(ctx: &BuildContext, jobs: Vec<Job>) -> Result<BuildOutcome> {
     for id in dists.iter().map(|(id, _)| id).collect::<BTreeSet<_>>() {
         gc_pool(&staging.path().join(id))?;
     }
+    let saved = crate::publish::dedup_noarch(staging.path())?;
+    if saved > 0 {
+        tracing::info!("noarch packages shared between arches: {saved} bytes stored once");
+    }
     crate::sign::write_public_key_files(&staging.path().join("keys"), &ctx.key)?;
     let mut seen = BTreeSet::new();
     for r in &resolved {

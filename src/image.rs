@@ -30,9 +30,11 @@ pub fn host_sources() -> Vec<HostSource> {
         let Ok(text) = std::fs::read_to_string(&f) else {
             continue;
         };
+        // apt reads only *.list and *.sources (and sources.list itself).
         match f.extension().and_then(|e| e.to_str()) {
             Some("sources") => out.extend(parse_deb822_sources(&text)),
-            _ => out.extend(parse_one_line_sources(&text)),
+            Some("list") => out.extend(parse_one_line_sources(&text)),
+            _ => {}
         }
     }
     out

@@ -45,6 +45,23 @@ enum Cmd {
     /// Signing keys.
     #[command(subcommand)]
     Key(KeyCmd),
+    /// Combine trees built separately into OUT, regenerating and re-signing merged indexes.
+    Merge {
+        out: PathBuf,
+        #[arg(required = true)]
+        parts: Vec<PathBuf>,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+    /// Archives of a tree: NAME-<arch>.tar.gz per arch, NAME-all.tar.gz, sha256sum.txt.
+    Pack {
+        out: PathBuf,
+        #[arg(long)]
+        name: String,
+        /// Where the archives go.
+        #[arg(long, default_value = ".")]
+        dest: PathBuf,
+    },
     /// Index an existing tree (like apt-ftparchive, but signed and complete).
     #[command(subcommand)]
     Index(IndexCmd),
@@ -215,6 +232,18 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Build(a) => cmd_build(a).await,
+        Cmd::Merge { out, parts, key } => {
+            osrepo::publish::merge::merge(&out, &parts, &key.load()?)?;
+            eprintln!("merged {} part(s) into {}", parts.len(), out.display());
+            Ok(())
+        }
+        Cmd::Pack { out, name, dest } => {
+            let mtime = build::build_date()?.timestamp().max(0) as u64;
+            for n in osrepo::publish::pack::pack(&out, &name, &dest, mtime)? {
+                println!("{}", dest.join(n).display());
+            }
+            Ok(())
+        }
         Cmd::List { distro, config } => cmd_list(distro.as_deref(), &config),
         Cmd::Key(KeyCmd::Generate { out, uid }) => {
             let key = SigningKey::generate(&uid, std::time::SystemTime::now())?;

@@ -76,6 +76,11 @@ fn fixture_rpm_distro_builds_and_installs_for_both_arches() {
         let repomd = std::fs::read_to_string(repodata.join("repomd.xml")).unwrap();
         assert!(repomd.contains("type=\"modules\""), "{basearch}: no module metadata in {repomd}");
     }
+    // noarch packages are stored once for both arches.
+    use std::os::unix::fs::MetadataExt;
+    let ino =
+        |a: &str| std::fs::metadata(out.join(format!("fixture/1/os/{a}/Packages/bar-2.0-1.noarch.rpm"))).unwrap().ino();
+    assert_eq!(ino("x86_64"), ino("aarch64"), "noarch rpm stored twice");
     let repo = std::fs::read_to_string(out.join("repos/fixturerpm.repo")).unwrap();
     assert!(repo.contains("gpgcheck=1") && repo.contains("repo_gpgcheck=1") && !repo.contains("gpgcheck=0"), "{repo}");
     assert!(repo.contains("/keys/osrepo.asc") && repo.contains("/keys/fixturerpm/fixture-upstream.asc"), "{repo}");
@@ -113,4 +118,44 @@ fn fixture_rpm_distro_builds_and_installs_for_both_arches() {
         stdout.contains("REFUSED") && !stdout.contains("ACCEPTED"),
         "dnf accepted metadata signed by another key:\n{stdout}"
     );
+}
+
+#[test]
+fn one_failing_distro_does_not_stop_the_others() {
+    engine();
+    rpmfix::dnf_image();
+    let dir = scratch("partial");
+    let vendor = new_key("partial-vendor");
+    let up = rpmfix::upstream_repo(&dir, &vendor);
+    let distros = distros_dir(&dir, |_, t| t);
+    std::fs::write(distros.join("fixturerpm.yaml"), distro_file(&up, &vendor.parent().unwrap().join("osrepo.asc")))
+        .unwrap();
+    let packages = dir.join("packages.yaml");
+    std::fs::write(&packages, "fixture:\n  - app\ndebian12:\n  - osrepo-no-such-package\n").unwrap();
+    let out = dir.join("out");
+    let mut c = osrepo();
+    c.args(["build", "debian12", "fixturerpm", "--arch", "amd64", "--no-recommends", "--packages"])
+        .arg(&packages)
+        .arg("--distros")
+        .arg(&distros)
+        .arg("--out")
+        .arg(&out)
+        .arg("--key")
+        .arg(key());
+    let o = run(&mut c, false);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let row = |d: &str| stdout.lines().find(|l| l.starts_with(d)).unwrap_or_default().to_string();
+    assert!(row("debian12").contains("FAILED"), "summary:\n{stdout}");
+    assert!(row("fixturerpm").ends_with("ok"), "summary:\n{stdout}");
+    assert!(stderr.contains("osrepo-no-such-package") && stderr.contains("debian12"), "{stderr}");
+    assert!(!out.join("debian").exists(), "the failed distro was published");
+    assert!(out.join("fixture/1/os/x86_64/repodata/repomd.xml.asc").exists());
+    let o = dnf_node(
+        &out,
+        None,
+        "$DNF --forcearch x86_64 install app > /tmp/i.log 2>&1 || { tail -30 /tmp/i.log; exit 1; }; echo NODE-OK",
+    );
+    let so = String::from_utf8_lossy(&o.stdout);
+    assert!(so.contains("NODE-OK"), "{so}\n{}", String::from_utf8_lossy(&o.stderr));
 }

@@ -359,49 +359,23 @@ enum DepTags {
     OldEnhances,
 }
 
-/// In createrepo_c's processing order (provides first: requires look them up).
-const DEP_TAGS: [(DepTags, IndexTag, IndexTag, IndexTag); 10] = [
-    (DepTags::Provides, IndexTag::RPMTAG_PROVIDENAME, IndexTag::RPMTAG_PROVIDEFLAGS, IndexTag::RPMTAG_PROVIDEVERSION),
-    (
-        DepTags::Conflicts,
-        IndexTag::RPMTAG_CONFLICTNAME,
-        IndexTag::RPMTAG_CONFLICTFLAGS,
-        IndexTag::RPMTAG_CONFLICTVERSION,
-    ),
-    (
-        DepTags::Obsoletes,
-        IndexTag::RPMTAG_OBSOLETENAME,
-        IndexTag::RPMTAG_OBSOLETEFLAGS,
-        IndexTag::RPMTAG_OBSOLETEVERSION,
-    ),
-    (DepTags::Requires, IndexTag::RPMTAG_REQUIRENAME, IndexTag::RPMTAG_REQUIREFLAGS, IndexTag::RPMTAG_REQUIREVERSION),
-    (DepTags::Suggests, IndexTag::RPMTAG_SUGGESTNAME, IndexTag::RPMTAG_SUGGESTFLAGS, IndexTag::RPMTAG_SUGGESTVERSION),
-    (DepTags::Enhances, IndexTag::RPMTAG_ENHANCENAME, IndexTag::RPMTAG_ENHANCEFLAGS, IndexTag::RPMTAG_ENHANCEVERSION),
-    (
-        DepTags::Recommends,
-        IndexTag::RPMTAG_RECOMMENDNAME,
-        IndexTag::RPMTAG_RECOMMENDFLAGS,
-        IndexTag::RPMTAG_RECOMMENDVERSION,
-    ),
-    (
-        DepTags::Supplements,
-        IndexTag::RPMTAG_SUPPLEMENTNAME,
-        IndexTag::RPMTAG_SUPPLEMENTFLAGS,
-        IndexTag::RPMTAG_SUPPLEMENTVERSION,
-    ),
-    (
-        DepTags::OldSuggests,
-        IndexTag::RPMTAG_OLDSUGGESTSNAME,
-        IndexTag::RPMTAG_OLDSUGGESTSFLAGS,
-        IndexTag::RPMTAG_OLDSUGGESTSVERSION,
-    ),
-    (
-        DepTags::OldEnhances,
-        IndexTag::RPMTAG_OLDENHANCESNAME,
-        IndexTag::RPMTAG_OLDENHANCESFLAGS,
-        IndexTag::RPMTAG_OLDENHANCESVERSION,
-    ),
-];
+/// Name, flags and version tags of each kind, in createrepo_c's processing
+/// order (provides first: requires look them up).
+const DEP_TAGS: [(DepTags, [IndexTag; 3]); 10] = {
+    use IndexTag::*;
+    [
+        (DepTags::Provides, [RPMTAG_PROVIDENAME, RPMTAG_PROVIDEFLAGS, RPMTAG_PROVIDEVERSION]),
+        (DepTags::Conflicts, [RPMTAG_CONFLICTNAME, RPMTAG_CONFLICTFLAGS, RPMTAG_CONFLICTVERSION]),
+        (DepTags::Obsoletes, [RPMTAG_OBSOLETENAME, RPMTAG_OBSOLETEFLAGS, RPMTAG_OBSOLETEVERSION]),
+        (DepTags::Requires, [RPMTAG_REQUIRENAME, RPMTAG_REQUIREFLAGS, RPMTAG_REQUIREVERSION]),
+        (DepTags::Suggests, [RPMTAG_SUGGESTNAME, RPMTAG_SUGGESTFLAGS, RPMTAG_SUGGESTVERSION]),
+        (DepTags::Enhances, [RPMTAG_ENHANCENAME, RPMTAG_ENHANCEFLAGS, RPMTAG_ENHANCEVERSION]),
+        (DepTags::Recommends, [RPMTAG_RECOMMENDNAME, RPMTAG_RECOMMENDFLAGS, RPMTAG_RECOMMENDVERSION]),
+        (DepTags::Supplements, [RPMTAG_SUPPLEMENTNAME, RPMTAG_SUPPLEMENTFLAGS, RPMTAG_SUPPLEMENTVERSION]),
+        (DepTags::OldSuggests, [RPMTAG_OLDSUGGESTSNAME, RPMTAG_OLDSUGGESTSFLAGS, RPMTAG_OLDSUGGESTSVERSION]),
+        (DepTags::OldEnhances, [RPMTAG_OLDENHANCESNAME, RPMTAG_OLDENHANCESFLAGS, RPMTAG_OLDENHANCESVERSION]),
+    ]
+};
 
 #[derive(Default)]
 struct Deps {
@@ -424,7 +398,7 @@ fn read_deps(h: &Header<IndexTag>, files: &[RpmFile]) -> Result<Deps> {
     // the last kept require of each name: (flags, version, pre)
     let mut kept: HashMap<String, (Option<&str>, String, bool)> = HashMap::new();
 
-    for (tags, name_tag, flags_tag, version_tag) in DEP_TAGS {
+    for (tags, [name_tag, flags_tag, version_tag]) in DEP_TAGS {
         let (Some(names), Some(flags), Some(versions)) = (
             present(h.get_entry_data_as_string_array(name_tag), "dependency name")?,
             present(h.get_entry_data_as_u32_array(flags_tag), "dependency flags")?,
@@ -517,11 +491,13 @@ fn flag_name(bits: u32) -> Option<&'static str> {
     }
 }
 
+/// Epoch, version and release of a dependency; `None` where empty.
+type Evr<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>);
+
 /// Split a dependency version `[E:]V[-R]` like createrepo_c's `cr_str_to_evr`:
 /// the epoch defaults to `"0"`, empty parts are `None`, and a non-numeric
 /// epoch makes the whole entry invalid (`None`).
-#[allow(clippy::type_complexity)]
-fn split_evr(evr: &str) -> Option<(Option<&str>, Option<&str>, Option<&str>)> {
+fn split_evr(evr: &str) -> Option<Evr<'_>> {
     if evr.is_empty() {
         return Some((None, None, None));
     }
@@ -670,12 +646,12 @@ pub fn rpmvercmp(a: &str, b: &str) -> Ordering {
 /// Text content escaped as libxml2 writes it (`&`, `<`, `>`, CR). Characters
 /// XML 1.0 cannot carry (C0 controls other than TAB/LF/CR, U+FFFE, U+FFFF)
 /// are dropped.
-pub fn xml_text(s: &str) -> Cow<'_, str> {
+fn xml_text(s: &str) -> Cow<'_, str> {
     escape(s, false)
 }
 
 /// Attribute value escaped as libxml2 writes it (also `"`, TAB, LF, CR).
-pub fn xml_attr(s: &str) -> Cow<'_, str> {
+fn xml_attr(s: &str) -> Cow<'_, str> {
     escape(s, true)
 }
 
@@ -754,6 +730,7 @@ fn dep_list(out: &mut String, tag: &str, deps: &[RpmDep], requires: bool) {
 }
 
 /// `primary.xml`: one `<package type="rpm">` per record, in the given order.
+/// Like createrepo_c's, the documents end without a final newline.
 pub fn primary_xml(records: &[RpmRecord]) -> String {
     let mut out = String::with_capacity(4096 * records.len() + 256);
     out.push_str(XML_DECL);
@@ -869,13 +846,11 @@ fn changelog_dates(entries: &[Changelog]) -> Vec<u64> {
     for entry in entries {
         let time = entry.date;
         if last == time {
-            let mut expect = time;
-            for prev in dates.iter_mut().rev() {
+            for (expect, prev) in (time..).zip(dates.iter_mut().rev()) {
                 if *prev != expect {
                     break;
                 }
                 *prev += 1;
-                expect += 1;
             }
         } else {
             last = time;
@@ -915,6 +890,7 @@ impl Compression {
     }
 }
 
+#[derive(Debug, Clone)]
 pub struct RepodataOptions {
     pub compression: Compression,
     /// Changelog entries kept per package (createrepo_c's default is 10).
@@ -1240,6 +1216,7 @@ Enhances: foo-cli
 %description
 Line one
 line <two> & "three"
+tab<TAB>here 'single' é
 
 %install
 mkdir -p %{buildroot}/usr/bin %{buildroot}/etc/hello
@@ -1262,7 +1239,7 @@ exit 0
 - third & <last>
 * Mon Jan 01 2024 Jane Doe <jane@example.com> - 1:2.0-2
 - second, same day
-* Sun Dec 31 2023 John <john@example.com> - 1:2.0-1
+* Sun Dec 31 2023 John<TAB>"Q" <john@example.com> - 1:2.0-1
 - first
 "#;
 
@@ -1270,7 +1247,7 @@ exit 0
     fn rpmbuild_fixtures(dir: &Path) -> Vec<String> {
         let work = tempfile::tempdir().unwrap();
         let spec = work.path().join("hello-rb.spec");
-        fs::write(&spec, SPEC).unwrap();
+        fs::write(&spec, SPEC.replace("<TAB>", "\t")).unwrap();
         let top = work.path().join("top");
         let out = Command::new(tool("rpmbuild"))
             .arg("--define")
@@ -1388,6 +1365,38 @@ exit 0
         assert_eq!(r.changelogs.len(), 12);
         assert_eq!(r.changelogs[0].author, "Jane Doe <jane@example.com> - 2:1.2.3-4   ");
         assert!(r.changelogs.windows(2).all(|w| w[0].date >= w[1].date), "newest first");
+    }
+
+    #[test]
+    fn legacy_weak_dependency_tags() {
+        use rpm::{HeaderEntry, IndexData};
+        let strings = |v: &[&str]| IndexData::StringArray(v.iter().map(|s| s.to_string()).collect());
+        let strong = DependencyFlags::STRONG.bits();
+        let entry = |tag: IndexTag, data| HeaderEntry::new(tag as u32, data);
+        let header = Header::<IndexTag>::from_entries(
+            [
+                entry(IndexTag::RPMTAG_OLDSUGGESTSNAME, strings(&["strong-s", "weak-s"])),
+                entry(IndexTag::RPMTAG_OLDSUGGESTSFLAGS, IndexData::Int32(vec![strong, 0])),
+                entry(IndexTag::RPMTAG_OLDSUGGESTSVERSION, strings(&["", ""])),
+                entry(IndexTag::RPMTAG_OLDENHANCESNAME, strings(&["strong-e", "weak-e"])),
+                entry(IndexTag::RPMTAG_OLDENHANCESFLAGS, IndexData::Int32(vec![strong | 12, 0])),
+                entry(IndexTag::RPMTAG_OLDENHANCESVERSION, strings(&["1.0", ""])),
+                // A version without comparison flags is not written.
+                entry(IndexTag::RPMTAG_REQUIRENAME, strings(&["unversioned"])),
+                entry(IndexTag::RPMTAG_REQUIREFLAGS, IndexData::Int32(vec![0])),
+                entry(IndexTag::RPMTAG_REQUIREVERSION, strings(&["1.0"])),
+                // Incomplete triples are ignored.
+                entry(IndexTag::RPMTAG_CONFLICTNAME, strings(&["lonely"])),
+            ],
+            IndexTag::RPMTAG_HEADERIMMUTABLE,
+        );
+        let deps = read_deps(&header, &[]).unwrap();
+        assert_eq!(deps.recommends, vec![dep_entry("strong-s")]);
+        assert_eq!(deps.suggests, vec![dep_entry("weak-s")]);
+        assert_eq!(deps.supplements, vec![versioned("strong-e", "GE", "0", "1.0", None)]);
+        assert_eq!(deps.enhances, vec![dep_entry("weak-e")]);
+        assert_eq!(deps.requires, vec![dep_entry("unversioned")]);
+        assert!(deps.conflicts.is_empty() && deps.provides.is_empty());
     }
 
     #[test]
@@ -1629,7 +1638,10 @@ exit 0
 
     fn check_golden(name: &str, got: &str, want: &str) {
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            let here = Path::new(env!("CARGO_MANIFEST_DIR")).join(file!());
+            // file!() is relative to the package root, or absolute when the
+            // module is included from elsewhere.
+            let this_file = Path::new(file!());
+            let here = Path::new(env!("CARGO_MANIFEST_DIR")).join(this_file);
             let path = here.parent().unwrap().join("../../tests/golden/rpm").join(name);
             fs::write(&path, got).unwrap();
             return;
@@ -1644,44 +1656,44 @@ exit 0
         let records = sample_records();
         check_golden("primary.xml", &primary_xml(&records), include_str!("../../tests/golden/rpm/primary.xml"));
         check_golden("filelists.xml", &filelists_xml(&records), include_str!("../../tests/golden/rpm/filelists.xml"));
-        check_golden("other.xml", &other_xml(&records, 2), include_str!("../../tests/golden/rpm/other.xml"));
+        check_golden("other.xml", &other_xml(&records, 3), include_str!("../../tests/golden/rpm/other.xml"));
     }
 
     // -----------------------------------------------------------------------
     // repodata/
 
-    fn read_repomd(dir: &Path) -> BTreeMap<String, (String, String, String, u64, u64)> {
+    /// One `<data>` entry of a repomd.xml, read back.
+    #[derive(Debug, Default)]
+    struct DataEntry {
+        href: String,
+        checksum: String,
+        open_checksum: String,
+        size: u64,
+        open_size: u64,
+    }
+
+    fn read_repomd(dir: &Path) -> BTreeMap<String, DataEntry> {
         let text = fs::read_to_string(dir.join("repodata/repomd.xml")).unwrap();
-        let flat = Flat::parse_doc(&text);
-        let mut out = BTreeMap::new();
-        let mut current = String::new();
-        let mut fields: BTreeMap<String, String> = BTreeMap::new();
-        for line in flat.iter().chain([&"data type=\"\"".to_owned()]) {
+        let mut out: BTreeMap<String, DataEntry> = BTreeMap::new();
+        let mut kind = String::new();
+        for line in Flat::parse_doc(&text) {
             if let Some(t) = line.strip_prefix("data type=") {
-                if !current.is_empty() {
-                    out.insert(
-                        current.clone(),
-                        (
-                            fields["location href"].clone(),
-                            fields["checksum"].clone(),
-                            fields["open-checksum"].clone(),
-                            fields["size"].parse().unwrap(),
-                            fields["open-size"].parse().unwrap(),
-                        ),
-                    );
-                }
-                current = t.trim_matches('"').to_owned();
-                fields.clear();
-            } else {
-                // `data/checksum type="sha256" = "…"` or `data/location href="…"`
-                let (head, value) = match line.split_once(" = ") {
-                    Some((head, value)) => (head.split(' ').next().unwrap(), value),
-                    None => line.split_once('=').unwrap_or((line, "")),
-                };
-                let key = head.rsplit('/').next().unwrap().to_owned();
-                fields.insert(key, value.trim_matches('"').to_owned());
+                kind = t.trim_matches('"').to_owned();
+                continue;
+            }
+            // `data/checksum type="sha256" = "…"`, `data/location href="…"`: the last quoted value.
+            let value = line.rsplit('"').nth(1).unwrap_or_default().to_owned();
+            let entry = out.entry(kind.clone()).or_default();
+            match line.split([' ', '=']).next().unwrap() {
+                "data/checksum" => entry.checksum = value,
+                "data/open-checksum" => entry.open_checksum = value,
+                "data/location" => entry.href = value,
+                "data/size" => entry.size = value.parse().unwrap(),
+                "data/open-size" => entry.open_size = value.parse().unwrap(),
+                _ => {}
             }
         }
+        out.remove("");
         out
     }
 
@@ -1755,7 +1767,7 @@ exit 0
             assert!(repomd_a.contains("<revision>1700000000</revision>"));
             assert_eq!(repomd_a.matches("<timestamp>1700000000</timestamp>").count(), 5);
             let suffix = compression.suffix();
-            for (kind, (href, sum, open_sum, size, open_size)) in &entries {
+            for (kind, DataEntry { href, checksum: sum, open_checksum: open_sum, size, open_size }) in &entries {
                 let path = a.path().join(href);
                 let raw = fs::read(&path).unwrap();
                 assert_eq!(&hex::encode(Sha256::digest(&raw)), sum, "{kind}");
@@ -1773,8 +1785,8 @@ exit 0
                 };
                 assert_eq!(open, expected, "{kind}");
             }
-            assert!(entries["modules"].0.ends_with(&format!("-modules.yaml.{suffix}")));
-            assert!(entries["group"].0.ends_with(&format!("-comps.xml.{suffix}")));
+            assert!(entries["modules"].href.ends_with(&format!("-modules.yaml.{suffix}")));
+            assert!(entries["group"].href.ends_with(&format!("-comps.xml.{suffix}")));
         }
         let bad = |kind: &str, name: &str| {
             let dir = tempfile::tempdir().unwrap();
@@ -1938,11 +1950,12 @@ exit 0
 
             let ours = read_repomd(repo.path());
             let theirs_md = read_repomd(theirs.path());
+            let nevra: HashMap<&str, String> = records.iter().map(|r| (r.sha256.as_str(), r.nevra())).collect();
             let mut failures = String::new();
             for kind in ["primary", "filelists", "other"] {
                 let doc = |root: &Path, href: &str| String::from_utf8(decompress(&root.join(href))).unwrap();
-                let ours_doc = doc(repo.path(), &ours[kind].0);
-                let theirs_doc = doc(theirs.path(), &theirs_md[kind].0);
+                let ours_doc = doc(repo.path(), &ours[kind].href);
+                let theirs_doc = doc(theirs.path(), &theirs_md[kind].href);
                 let (a, b) = (Flat::parse(&theirs_doc), Flat::parse(&ours_doc));
                 assert_eq!(a.len(), 6, "{kind}: createrepo_c listed {} packages", a.len());
                 for key in a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))) {
@@ -1950,7 +1963,8 @@ exit 0
                     if x != y {
                         let _ = writeln!(
                             failures,
-                            "{kind} (limit {limit}), package {key}: - createrepo_c, + ours\n{}",
+                            "{kind} (limit {limit}), package {} ({key}): - createrepo_c, + ours\n{}",
+                            nevra.get(key.as_str()).map_or("?", String::as_str),
                             diff(&x.unwrap_or_default(), &y.unwrap_or_default())
                         );
                     }
@@ -2001,6 +2015,7 @@ exit 0
         fs::create_dir_all(work.path().join("repos.d")).unwrap();
         let out = Command::new(tool("dnf"))
             .env("LC_ALL", "C.UTF-8")
+            .env("TZ", "UTC")
             .arg("--config")
             .arg(&conf)
             .arg(format!("--setopt=reposdir={}", work.path().join("repos.d").display()))
@@ -2100,7 +2115,7 @@ exit 0
                     "%{name}|%{summary}|%{url}|%{license}|%{vendor}|%{buildtime}|%{sourcerpm}",
                     "libfoo.x86_64"
                 ]),
-                [format!("libfoo|{ODD_SUMMARY}|https://example.com/foo?a=1&b=2|MIT & BSD|Example <Corp>|{T0}|(none)")]
+                [format!("libfoo|{ODD_SUMMARY}|https://example.com/foo?a=1&b=2|MIT & BSD|Example <Corp>|2023-11-14 22:13|(none)")]
             );
             assert_eq!(q(&["--qf", "%{name}", "--whatrequires", "libfoo.so.1()(64bit)"]), ["foo-cli"]);
             assert_eq!(q(&["--qf", "%{name}", "--requires", "--resolve", "foo-cli"]), sorted(&["foo-data", "libfoo"]));

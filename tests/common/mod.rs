@@ -88,6 +88,10 @@ pub fn distros_dir(dir: &Path, edit: impl Fn(&str, String) -> String) -> PathBuf
     std::fs::create_dir_all(&d).unwrap();
     for e in std::fs::read_dir(root().join("distros")).unwrap() {
         let p = e.unwrap().path();
+        if p.is_dir() {
+            run(Command::new("cp").arg("-a").arg(&p).arg(&d), true);
+            continue;
+        }
         let name = p.file_stem().unwrap().to_str().unwrap().to_string();
         let text = std::fs::read_to_string(&p).unwrap();
         std::fs::write(d.join(p.file_name().unwrap()), edit(&name, text)).unwrap();

@@ -1,6 +1,9 @@
 //! publish: assemble the new tree beside the output and swap it in at the end, so a failed
 //! or interrupted build leaves the previous output untouched.
 
+pub mod merge;
+pub mod pack;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -132,6 +135,70 @@ pub fn write_file(path: &Path, data: &[u8]) -> Result<()> {
     std::io::Write::write_all(&mut tmp, data)?;
     tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
+}
+
+/// Every regular file under `root` as (relative path with `/`, absolute path), sorted.
+pub fn files_under(root: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).with_context(|| format!("cannot read {}", d.display()))? {
+            let e = e?;
+            let p = e.path();
+            let ft = e.file_type()?;
+            if ft.is_dir() {
+                stack.push(p);
+            } else if ft.is_file() {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.push((rel, p));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Same bytes?
+pub fn same_content(a: &Path, b: &Path) -> Result<bool> {
+    let (ma, mb) = (std::fs::metadata(a)?, std::fs::metadata(b)?);
+    if ma.len() != mb.len() {
+        return Ok(false);
+    }
+    use std::os::unix::fs::MetadataExt;
+    if ma.dev() == mb.dev() && ma.ino() == mb.ino() {
+        return Ok(true);
+    }
+    Ok(crate::resolve::hash_file::<sha2::Sha256>(a)? == crate::resolve::hash_file::<sha2::Sha256>(b)?)
+}
+
+/// Store identical noarch RPMs of one distro release once: `os/<arch>/Packages/x.noarch.rpm`
+/// files with the same content become hard links of one another.
+pub fn dedup_noarch(root: &Path) -> Result<u64> {
+    let mut groups: std::collections::BTreeMap<(String, String), Vec<PathBuf>> = Default::default();
+    for (rel, p) in files_under(root)? {
+        let parts: Vec<&str> = rel.split('/').collect();
+        // <id>/<release>/os/<basearch>/Packages/<file>
+        if parts.len() == 6 && parts[2] == "os" && parts[4] == "Packages" && parts[5].ends_with(".noarch.rpm") {
+            groups.entry((format!("{}/{}", parts[0], parts[1]), parts[5].to_string())).or_default().push(p);
+        }
+    }
+    let mut saved = 0;
+    for files in groups.values() {
+        let first = &files[0];
+        for other in &files[1..] {
+            if same_content(first, other)? {
+                use std::os::unix::fs::MetadataExt;
+                let (a, b) = (std::fs::metadata(first)?, std::fs::metadata(other)?);
+                if a.ino() != b.ino() {
+                    let tmp = other.with_extension("rpm.osrepo-link");
+                    std::fs::hard_link(first, &tmp)?;
+                    std::fs::rename(&tmp, other)?;
+                    saved += a.len();
+                }
+            }
+        }
+    }
+    Ok(saved)
 }
 
 #[cfg(test)]

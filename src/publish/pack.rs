@@ -1,0 +1,146 @@
+//! pack: archives of a tree for shipping: one per arch (still valid and signed: the signed
+//! Release files are kept, apt only fetches the indexes of its own arch), one of everything,
+//! and `sha256sum.txt`. Archives are deterministic: sorted entries, fixed owners and times.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use sha2::Sha256;
+
+use super::files_under;
+use crate::config::distro::basearch;
+
+/// Which files of a tree an arch's archive holds.
+pub fn files_for_arch(root: &Path, arch: &str) -> Result<Vec<(String, PathBuf)>> {
+    let all = files_under(root)?;
+    // Pool files the arch's indexes reference.
+    let mut wanted_pool = BTreeSet::new();
+    for (rel, p) in &all {
+        if rel.ends_with(&format!("/binary-{arch}/Packages")) {
+            let id = rel.split('/').next().unwrap_or("");
+            for line in std::fs::read_to_string(p)?.lines() {
+                if let Some(f) = line.strip_prefix("Filename: ") {
+                    wanted_pool.insert(format!("{id}/{}", f.trim()));
+                }
+            }
+        }
+    }
+    let rpm_arch = basearch(arch);
+    Ok(all
+        .into_iter()
+        .filter(|(rel, _)| {
+            let parts: Vec<&str> = rel.split('/').collect();
+            if parts.len() >= 2 && parts[1] == "pool" {
+                return wanted_pool.contains(rel);
+            }
+            if let Some(b) = parts.iter().find_map(|p| p.strip_prefix("binary-")) {
+                return b == arch;
+            }
+            if parts.len() >= 4 && parts[2] == "os" {
+                return parts[3] == rpm_arch;
+            }
+            true
+        })
+        .collect())
+}
+
+/// The arches a tree holds (deb binary-* directories and rpm os/<basearch> directories).
+pub fn arches_in(root: &Path) -> Result<Vec<String>> {
+    let mut out = BTreeSet::new();
+    for (rel, _) in files_under(root)? {
+        let parts: Vec<&str> = rel.split('/').collect();
+        if let Some(b) = parts.iter().find_map(|p| p.strip_prefix("binary-")) {
+            out.insert(b.to_string());
+        }
+        if parts.len() >= 4 && parts[2] == "os" {
+            out.insert(match parts[3] {
+                "x86_64" => "amd64".to_string(),
+                "aarch64" => "arm64".to_string(),
+                o => o.to_string(),
+            });
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// Write a deterministic tar.gz of `files` under the top directory `top`.
+pub fn write_archive(dest: &Path, top: &str, files: &[(String, PathBuf)], mtime: u64) -> Result<()> {
+    let f = std::fs::File::create(dest).with_context(|| format!("cannot create {}", dest.display()))?;
+    let gz = flate2::GzBuilder::new().mtime(0).write(f, flate2::Compression::new(6));
+    let mut tar = tar::Builder::new(gz);
+    let mut dirs = BTreeSet::new();
+    for (rel, _) in files {
+        let mut p = Path::new(rel).parent();
+        while let Some(d) = p.filter(|d| !d.as_os_str().is_empty()) {
+            dirs.insert(d.to_string_lossy().into_owned());
+            p = d.parent();
+        }
+    }
+    let mut entries: Vec<(String, Option<&PathBuf>)> = dirs.into_iter().map(|d| (d, None)).collect();
+    entries.extend(files.iter().map(|(r, p)| (r.clone(), Some(p))));
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut top_h = tar::Header::new_gnu();
+    top_h.set_entry_type(tar::EntryType::Directory);
+    top_h.set_mode(0o755);
+    top_h.set_mtime(mtime);
+    top_h.set_size(0);
+    tar.append_data(&mut top_h, format!("{top}/"), std::io::empty())?;
+    for (rel, src) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_mtime(mtime);
+        h.set_uid(0);
+        h.set_gid(0);
+        match src {
+            None => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o755);
+                h.set_size(0);
+                tar.append_data(&mut h, format!("{top}/{rel}/"), std::io::empty())?;
+            }
+            Some(p) => {
+                let file = std::fs::File::open(p).with_context(|| format!("cannot read {}", p.display()))?;
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(0o644);
+                h.set_size(file.metadata()?.len());
+                tar.append_data(&mut h, format!("{top}/{rel}"), file)?;
+            }
+        }
+    }
+    tar.into_inner()?.finish()?.flush()?;
+    Ok(())
+}
+
+/// `osrepo pack`: NAME-<arch>.tar.gz for each arch in the tree, NAME-all.tar.gz and
+/// sha256sum.txt in `dest`. Archives are compressed in parallel. Returns the archive names.
+pub fn pack(root: &Path, name: &str, dest: &Path, mtime: u64) -> Result<Vec<String>> {
+    if !root.is_dir() {
+        bail!("pack: {} is not a directory", root.display());
+    }
+    std::fs::create_dir_all(dest)?;
+    let mut jobs: Vec<(String, Vec<(String, PathBuf)>)> = Vec::new();
+    for arch in arches_in(root)? {
+        jobs.push((format!("{name}-{arch}.tar.gz"), files_for_arch(root, &arch)?));
+    }
+    jobs.push((format!("{name}-all.tar.gz"), files_under(root)?));
+    let results: Vec<Result<()>> = std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .iter()
+            .map(|(file, files)| s.spawn(move || write_archive(&dest.join(file), name, files, mtime)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| bail!("archive thread panicked"))).collect()
+    });
+    for r in results {
+        r?;
+    }
+    let mut sums = String::new();
+    let mut names = Vec::new();
+    for (file, _) in &jobs {
+        let hex = crate::resolve::hash_file::<Sha256>(&dest.join(file))?;
+        sums.push_str(&format!("{hex}  {file}\n"));
+        names.push(file.clone());
+    }
+    std::fs::write(dest.join("sha256sum.txt"), sums)?;
+    Ok(names)
+}
