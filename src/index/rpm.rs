@@ -17,6 +17,11 @@
 //! the same packages and order. Output is deterministic: packages are sorted,
 //! compressed files carry no time stamp and `repomd.xml` takes its revision
 //! and time stamps from the caller.
+//!
+//! Deliberate differences: characters XML 1.0 cannot carry (C0 controls
+//! other than TAB/LF/CR) are dropped from the text, where createrepo_c
+//! refuses the whole package; no sqlite databases are written (dnf and yum
+//! build their own).
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
