@@ -17,7 +17,8 @@ fn main() {
     for i in 0..n {
         let name = format!("bench-pkg-{i:05}");
         let arch = if i % 3 == 0 { "noarch" } else { "x86_64" };
-        let mut b = PackageBuilder::new(&name, &format!("1.{}", i % 17), "MIT", arch, &format!("benchmark package {i}"));
+        let mut b =
+            PackageBuilder::new(&name, &format!("1.{}", i % 17), "MIT", arch, &format!("benchmark package {i}"));
         b.release(format!("{}.el9", i % 5 + 1))
             .description(format!("Benchmark package number {i}.\nIt exists to be indexed."))
             .vendor("osrepo bench")
@@ -34,7 +35,7 @@ fn main() {
         }
         b.requires(Dependency::any("/bin/sh"));
         b.conflicts(Dependency::less(format!("bench-old-{i}"), "2"));
-        for c in 0..3u64 {
+        for c in 0..3u32 {
             b.add_changelog_entry(
                 format!("osrepo bench <bench@localhost> - 1.{c}"),
                 format!("- change {c} of package {i}"),

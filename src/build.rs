@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use crate::config::distro::RpmResolver;
 use crate::config::{Distro, Family};
 use crate::engine::{ContainerSpec, Engine, PullPolicy, UploadFile};
+use crate::fetch::Cache;
 use crate::index::deb::{self, DebRecord, ReleaseMeta};
+use crate::lock::{Lock, LockedJob, LockedPackage};
 use crate::plan::Job;
 use crate::publish::{write_file, Staging};
 use crate::resolve::{apt, dnf, Artifact};
@@ -29,19 +31,47 @@ pub struct BuildContext {
     pub security_mirror: Option<String>,
     /// Index and signature time (SOURCE_DATE_EPOCH or now).
     pub date: DateTime<Utc>,
+    /// SOURCE_DATE_EPOCH was set: `date` is used for every job. Otherwise each job's
+    /// indexes carry the time its closure was resolved (from the lock).
+    pub date_fixed: bool,
     /// Jobs resolved at once.
     pub jobs: usize,
+    /// The content-addressed cache.
+    pub cache: Cache,
+    /// The lockfile (next to packages.yaml by default).
+    pub lock_path: PathBuf,
+    /// `--locked`: build exactly what the lock says; changed inputs are an error.
+    pub locked: bool,
+    /// `--update-lock`: resolve again even where the lock matches the inputs.
+    pub update_lock: bool,
+    /// `osrepo lock`: resolve and fetch, write the lock, publish nothing.
+    pub lock_only: bool,
 }
 
-/// A job's verified closure: files on local disk.
+/// What a resolver container reported: verified files on local disk.
 pub struct Resolved {
     pub job: Job,
     pub artifacts: Vec<Artifact>,
+    /// Where fetched files are (named as `Artifact::file`).
     pub dir: PathBuf,
+    /// Files the cache already had, by `Artifact::file`.
+    pub cached: BTreeMap<String, PathBuf>,
     /// rpm: module metadata documents of the upstream repos.
     pub modules: Vec<String>,
     /// rpm: upstream package signing keys (file name, bytes).
     pub keys: Vec<(String, Vec<u8>)>,
+}
+
+/// A job ready to index: its locked closure, every file in the cache.
+pub struct Ready {
+    pub job: Job,
+    pub locked: LockedJob,
+    /// sha256 → cached file.
+    pub files: BTreeMap<String, PathBuf>,
+    /// Files downloaded for this job in this build.
+    pub fetched: usize,
+    /// The digest of everything the job's published tree depends on.
+    pub digest: String,
 }
 
 /// Outcome of one job, for the summary.
@@ -52,6 +82,8 @@ pub struct JobReport {
     pub packages: usize,
     pub bytes: u64,
     pub seconds: f64,
+    /// Files downloaded (not taken from the cache).
+    pub fetched: usize,
     /// None when the job's output was published; else why not.
     pub failure: Option<String>,
 }
@@ -109,10 +141,85 @@ pub struct BuildOutcome {
     pub reports: Vec<JobReport>,
     pub failures: Vec<String>,
     pub published: bool,
+    /// Nothing changed since the last build of this output: nothing was done.
+    pub unchanged: bool,
 }
 
-/// Run every job; publish the distros whose jobs all resolved.
+/// How a job gets its closure.
+enum Source {
+    /// The lock matches the inputs: its packages, fetched into the cache when missing.
+    Lock(LockedJob),
+    /// Resolve in a build container.
+    Resolve,
+}
+
+/// Run every job; publish the distros whose jobs all succeeded.
 pub async fn build(ctx: &BuildContext, jobs: Vec<Job>) -> Result<BuildOutcome> {
+    let mut lock = Lock::load(&ctx.lock_path)?;
+    let lock_before = lock.clone();
+    let mut plan = Vec::new();
+    let mut input_errors = Vec::new();
+    for job in jobs {
+        let inputs = crate::lock::inputs_digest(&job, ctx.mirror.as_deref(), ctx.security_mirror.as_deref())?;
+        let src = match lock.jobs.get(&job.label()) {
+            Some(l) if l.inputs == inputs && !ctx.update_lock => Source::Lock(l.clone()),
+            Some(_) if ctx.locked => {
+                input_errors.push(format!(
+                    "{}: packages.yaml or {} changed since {} was written; run with --update-lock to resolve again",
+                    job.label(),
+                    job.distro.file.display(),
+                    ctx.lock_path.display()
+                ));
+                continue;
+            }
+            None if ctx.locked => {
+                input_errors.push(format!("{}: not in {} (run osrepo lock)", job.label(), ctx.lock_path.display()));
+                continue;
+            }
+            _ => Source::Resolve,
+        };
+        plan.push((job, inputs, src));
+    }
+    if !input_errors.is_empty() {
+        bail!("{}\nnothing was published; {} is unchanged", input_errors.join("\n"), ctx.out.display());
+    }
+
+    // Nothing changed since the last build of this output: do nothing at all.
+    let state = ctx.cache.state(&ctx.out);
+    let digest_of = |label: &str, l: &LockedJob| -> String {
+        let v = serde_json::json!({
+            "job": label, "lock": l, "key": ctx.key.fingerprint(), "base_url": ctx.base_url,
+            "date": job_date(ctx, l).timestamp(), "osrepo": env!("CARGO_PKG_VERSION"),
+        });
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(v.to_string().as_bytes()))
+    };
+    let previous =
+        |label: &str| -> Option<String> { state.as_ref()?.get("jobs")?.get(label)?.as_str().map(String::from) };
+    if !ctx.lock_only && ctx.out.is_dir() {
+        let all_same = plan.iter().all(|(job, _, src)| match src {
+            Source::Lock(l) => previous(&job.label()) == Some(digest_of(&job.label(), l)),
+            Source::Resolve => false,
+        });
+        if all_same && !plan.is_empty() {
+            let reports = plan
+                .iter()
+                .map(|(job, _, src)| {
+                    let Source::Lock(l) = src else { unreachable!() };
+                    JobReport {
+                        distro: job.distro.name.clone(),
+                        arch: job.arch.clone(),
+                        packages: l.packages.len(),
+                        bytes: l.packages.iter().map(|p| p.size).sum(),
+                        seconds: 0.0,
+                        fetched: 0,
+                        failure: None,
+                    }
+                })
+                .collect();
+            return Ok(BuildOutcome { reports, failures: vec![], published: false, unchanged: true });
+        }
+    }
+
     let parent = match ctx.out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -123,27 +230,28 @@ pub async fn build(ctx: &BuildContext, jobs: Vec<Job>) -> Result<BuildOutcome> {
         .tempdir_in(&parent)
         .with_context(|| format!("cannot create a work directory in {}", parent.display()))?;
 
-    // Resolve every job, at most `ctx.jobs` at once; a failing job does not stop the others.
+    // Every job, at most `ctx.jobs` at once; a failing job does not stop the others.
     use futures_util::StreamExt;
-    let outcomes: Vec<(usize, Job, Result<Resolved>, f64)> = futures_util::stream::iter(jobs.into_iter().enumerate())
-        .map(|(i, job)| {
+    let mut outcomes: Vec<(usize, Job, Result<Ready>, f64)> = futures_util::stream::iter(plan.into_iter().enumerate())
+        .map(|(i, (job, inputs, src))| {
             let dir = work.path().join(format!("job{i}"));
             async move {
                 let t = Instant::now();
-                tracing::info!("{}: resolving in {}", job.label(), job.image);
-                let r = resolve_job(ctx, &job, &dir).await;
+                let r = prepare_job(ctx, &job, inputs, src, &dir).await.map(|mut r| {
+                    r.digest = digest_of(&job.label(), &r.locked);
+                    r
+                });
                 (i, job, r, t.elapsed().as_secs_f64())
             }
         })
         .buffer_unordered(ctx.jobs.max(1))
         .collect()
         .await;
-    let mut outcomes = outcomes;
     outcomes.sort_by_key(|o| o.0);
-    // A distro is published only when all its jobs resolved.
+    // A distro is published only when all its jobs succeeded.
     let failed_distros: BTreeSet<String> =
         outcomes.iter().filter(|o| o.2.is_err()).map(|o| o.1.distro.name.clone()).collect();
-    let mut resolved = Vec::new();
+    let mut ready = Vec::new();
     let mut reports = Vec::new();
     let mut failures = Vec::new();
     for (_, job, r, seconds) in outcomes {
@@ -153,17 +261,19 @@ pub async fn build(ctx: &BuildContext, jobs: Vec<Job>) -> Result<BuildOutcome> {
             packages: 0,
             bytes: 0,
             seconds,
+            fetched: 0,
             failure: None,
         };
         match r {
             Ok(r) => {
-                report.packages = r.artifacts.len();
-                report.bytes = r.artifacts.iter().map(|a| a.size).sum();
-                tracing::info!("{}: closure of {} packages, {} bytes", job.label(), report.packages, report.bytes);
+                report.packages = r.locked.packages.len();
+                report.bytes = r.locked.packages.iter().map(|p| p.size).sum();
+                report.fetched = r.fetched;
+                lock.jobs.insert(job.label(), r.locked.clone());
                 if failed_distros.contains(&job.distro.name) {
                     report.failure = Some(format!("not published: another arch of {} failed", job.distro.name));
                 } else {
-                    resolved.push(r);
+                    ready.push(r);
                 }
             }
             Err(e) => {
@@ -174,28 +284,51 @@ pub async fn build(ctx: &BuildContext, jobs: Vec<Job>) -> Result<BuildOutcome> {
         }
         reports.push(report);
     }
-    if resolved.is_empty() {
-        return Ok(BuildOutcome { reports, failures, published: false });
+    if !ctx.locked && !ready.is_empty() && lock != lock_before {
+        lock.save(&ctx.lock_path)?;
+    }
+    if ctx.lock_only || ready.is_empty() {
+        return Ok(BuildOutcome { reports, failures, published: false, unchanged: false });
     }
 
     let staging = Staging::begin(&ctx.out)?;
-    let mut dists = BTreeSet::new();
-    for r in &resolved {
+    let mut dists: BTreeMap<(String, String), DateTime<Utc>> = BTreeMap::new();
+    let mut job_state = serde_json::Map::new();
+    if let Some(old) = state.as_ref().and_then(|s| s.get("jobs")).and_then(|j| j.as_object()) {
+        job_state = old.clone();
+    }
+    for r in &ready {
+        let label = r.job.label();
+        let unchanged = previous(&label).as_deref() == Some(r.digest.as_str());
+        job_state.insert(label.clone(), serde_json::Value::String(r.digest.clone()));
+        if unchanged {
+            tracing::info!("{label}: unchanged since the last build; its tree is kept as it is");
+            continue;
+        }
         match r.job.distro.family {
             Family::Deb => {
-                index_deb_job(staging.path(), r, ctx.date)?;
-                dists.insert((r.job.distro.id.clone(), r.job.distro.codename().to_string()));
+                let key = (r.job.distro.id.clone(), r.job.distro.codename().to_string());
+                let date = dists.get(&key).copied().into_iter().chain([job_date(ctx, &r.locked)]).max().unwrap();
+                dists.insert(key, date);
             }
             Family::Rpm => {
                 let repo_dir = index_rpm_job(staging.path(), r, ctx)?;
-                sign_repomd(&ctx.key, &repo_dir, ctx.date)?;
+                sign_repomd(&ctx.key, &repo_dir, job_date(ctx, &r.locked))?;
             }
         }
     }
-    for (id, codename) in &dists {
-        sign_dist(&ctx.key, &staging.path().join(id).join("dists").join(codename), ctx.date)?;
+    // apt: every touched arch of a codename is indexed with the codename's latest date, then
+    // Release is written once over all its arches and signed.
+    for r in &ready {
+        let key = (r.job.distro.id.clone(), r.job.distro.codename().to_string());
+        if let Some(date) = dists.get(&key) {
+            index_deb_job(staging.path(), r, ctx, *date)?;
+        }
     }
-    for id in dists.iter().map(|(id, _)| id).collect::<BTreeSet<_>>() {
+    for ((id, codename), date) in &dists {
+        sign_dist(&ctx.key, &staging.path().join(id).join("dists").join(codename), *date)?;
+    }
+    for id in dists.keys().map(|(id, _)| id).collect::<BTreeSet<_>>() {
         gc_pool(&staging.path().join(id))?;
     }
     let saved = crate::publish::dedup_noarch(staging.path())?;
@@ -204,7 +337,7 @@ pub async fn build(ctx: &BuildContext, jobs: Vec<Job>) -> Result<BuildOutcome> {
     }
     crate::sign::write_public_key_files(&staging.path().join("keys"), &ctx.key)?;
     let mut seen = BTreeSet::new();
-    for r in &resolved {
+    for r in &ready {
         let d = &r.job.distro;
         let repos = staging.path().join("repos");
         match d.family {
@@ -216,14 +349,18 @@ pub async fn build(ctx: &BuildContext, jobs: Vec<Job>) -> Result<BuildOutcome> {
             Family::Rpm => {
                 // Upstream package keys go next to ours, so package signatures stay checkable offline.
                 let keydir = staging.path().join("keys").join(&d.name);
-                for (name, data) in &r.keys {
-                    write_file(&keydir.join(name), data)?;
+                for (name, data) in &r.locked.keys {
+                    let bytes = match data.strip_prefix("hex:") {
+                        Some(h) => hex::decode(h).with_context(|| format!("lock: key {name} of {}", d.name))?,
+                        None => data.as_bytes().to_vec(),
+                    };
+                    write_file(&keydir.join(name), &bytes)?;
                 }
             }
             _ => {}
         }
     }
-    for r in &resolved {
+    for r in &ready {
         let d = &r.job.distro;
         if d.family == Family::Rpm && seen.insert(d.name.clone()) {
             let keydir = staging.path().join("keys").join(&d.name);
@@ -237,7 +374,232 @@ pub async fn build(ctx: &BuildContext, jobs: Vec<Job>) -> Result<BuildOutcome> {
         }
     }
     staging.commit()?;
-    Ok(BuildOutcome { reports, failures, published: true })
+    ctx.cache.put_state(&ctx.out, &serde_json::json!({ "jobs": job_state }))?;
+    Ok(BuildOutcome { reports, failures, published: true, unchanged: false })
+}
+
+/// The date a job's indexes carry.
+fn job_date(ctx: &BuildContext, l: &LockedJob) -> DateTime<Utc> {
+    if ctx.date_fixed {
+        ctx.date
+    } else {
+        DateTime::from_timestamp(l.resolved, 0).unwrap_or(ctx.date)
+    }
+}
+
+/// Get a job's closure into the cache: from the lock (fetching what the cache lacks) or by
+/// resolving it in a build container.
+async fn prepare_job(ctx: &BuildContext, job: &Job, inputs: String, src: Source, dir: &Path) -> Result<Ready> {
+    let label = job.label();
+    match src {
+        Source::Lock(locked) => {
+            let mut files = BTreeMap::new();
+            let mut missing = Vec::new();
+            for p in &locked.packages {
+                match ctx.cache.get(&p.sha256, p.size)? {
+                    Some(path) => {
+                        files.insert(p.sha256.clone(), path);
+                    }
+                    None => missing.push(p.clone()),
+                }
+            }
+            let fetched = missing.len();
+            if !missing.is_empty() {
+                tracing::info!("{label}: fetching {} locked files the cache lacks", missing.len());
+                for (sha, path) in fetch_locked(ctx, job, &missing, dir).await? {
+                    files.insert(sha, path);
+                }
+            }
+            Ok(Ready { job: job.clone(), locked, files, fetched, digest: String::new() })
+        }
+        Source::Resolve => {
+            tracing::info!("{label}: resolving in {}", job.image);
+            let r = resolve_job(ctx, job, dir).await?;
+            let mut packages = Vec::new();
+            let mut files = BTreeMap::new();
+            let mut fetched = 0;
+            for a in &r.artifacts {
+                let path = match r.cached.get(&a.file) {
+                    Some(p) => p.clone(),
+                    None => {
+                        fetched += 1;
+                        r.dir.join(&a.file)
+                    }
+                };
+                let sha = match (&a.checksum, r.cached.contains_key(&a.file)) {
+                    (crate::resolve::Checksum::Sha256(h), true) => h.clone(),
+                    _ => crate::resolve::hash_file::<sha2::Sha256>(&path)?,
+                };
+                let (name, version, arch) = match job.distro.family {
+                    Family::Deb => {
+                        let rec = cached_deb_record(&ctx.cache, &sha, &path)?;
+                        (rec.package().to_string(), rec.version().to_string(), rec.architecture().to_string())
+                    }
+                    Family::Rpm => {
+                        let rec = cached_rpm_record(
+                            &ctx.cache,
+                            &sha,
+                            path.parent().unwrap(),
+                            &path.file_name().unwrap().to_string_lossy(),
+                        )?;
+                        let v = if rec.epoch > 0 {
+                            format!("{}:{}-{}", rec.epoch, rec.version, rec.release)
+                        } else {
+                            format!("{}-{}", rec.version, rec.release)
+                        };
+                        (rec.name.clone(), v, rec.arch.clone())
+                    }
+                };
+                let cached = ctx.cache.put(&path, &sha)?;
+                files.insert(sha.clone(), cached);
+                packages.push(LockedPackage {
+                    name,
+                    version,
+                    arch,
+                    repo: upstream_repo_of(&a.url, job.distro.family),
+                    url: a.url.clone(),
+                    size: a.size,
+                    sha256: sha,
+                    file: a.pool_name(),
+                });
+            }
+            let nevras: BTreeSet<String> = packages
+                .iter()
+                .map(|p| {
+                    let v = if p.version.contains(':') { p.version.clone() } else { format!("0:{}", p.version) };
+                    format!("{}-{v}.{}", p.name, p.arch)
+                })
+                .collect();
+            let modules = crate::index::modules::select(&r.modules, &nevras)?;
+            let keys = r
+                .keys
+                .iter()
+                .map(|(n, b)| {
+                    let v = match std::str::from_utf8(b) {
+                        Ok(t) if t.contains("-----BEGIN") => t.to_string(),
+                        _ => format!("hex:{}", hex::encode(b)),
+                    };
+                    (n.clone(), v)
+                })
+                .collect();
+            let locked = LockedJob { inputs, resolved: ctx.date.timestamp(), packages, modules, keys };
+            Ok(Ready { job: job.clone(), locked, files, fetched, digest: String::new() })
+        }
+    }
+}
+
+/// The upstream repository of a package URL: the archive root for apt, the directory for rpm.
+fn upstream_repo_of(url: &str, family: Family) -> String {
+    match family {
+        Family::Deb => url.split("/pool/").next().unwrap_or(url).to_string(),
+        Family::Rpm => match url.find("/Packages/") {
+            Some(i) => url[..i].to_string(),
+            None => url.rsplit_once('/').map(|x| x.0).unwrap_or(url).to_string(),
+        },
+    }
+}
+
+fn cached_deb_record(cache: &Cache, sha: &str, path: &Path) -> Result<DebRecord> {
+    if let Some(r) = cache.record::<DebRecord>("deb", sha) {
+        return Ok(r);
+    }
+    let dir = path.parent().unwrap();
+    let rec = DebRecord::from_file(dir, &path.file_name().unwrap().to_string_lossy())?;
+    cache.put_record("deb", sha, &rec)?;
+    Ok(rec)
+}
+
+fn cached_rpm_record(cache: &Cache, sha: &str, dir: &Path, rel: &str) -> Result<crate::index::rpm::RpmRecord> {
+    if let Some(r) = cache.record::<crate::index::rpm::RpmRecord>("rpm", sha) {
+        return Ok(r);
+    }
+    let rec = crate::index::rpm::RpmRecord::from_file(dir, rel)?;
+    cache.put_record("rpm", sha, &rec)?;
+    Ok(rec)
+}
+
+/// Download locked files the cache lacks, through the job's build container (same mounts as
+/// resolving), and check each against the lock's size and sha256.
+async fn fetch_locked(
+    ctx: &BuildContext,
+    job: &Job,
+    missing: &[LockedPackage],
+    dir: &Path,
+) -> Result<Vec<(String, PathBuf)>> {
+    let label = job.label();
+    let container_arch = job.container_arch();
+    ctx.engine
+        .ensure_image(&job.image, &container_arch, ctx.pull)
+        .await
+        .with_context(|| format!("{label}: build image"))?;
+    let (_, binds) = match job.distro.family {
+        Family::Deb => apt_job_files(ctx, job)?,
+        Family::Rpm => dnf_job_files(job)?,
+    };
+    let spec =
+        ContainerSpec { image: job.image.clone(), arch: container_arch, binds, network: None, label: label.clone() };
+    let container = ctx.engine.start(&spec).await?;
+    let result = async {
+        let got = dir.join("fetched");
+        let items: Vec<String> = missing.iter().map(|p| p.url.clone()).collect();
+        let failed = fetch_in(&container, &items, &got).await?;
+        if !failed.is_empty() {
+            let lines: Vec<String> = failed
+                .iter()
+                .map(|(i, why)| {
+                    format!("\n  {} {} ({}): {why}", missing[*i].name, missing[*i].version, missing[*i].url)
+                })
+                .collect();
+            bail!("{label}: locked files cannot be fetched:{}", lines.concat());
+        }
+        let mut out = Vec::new();
+        for (i, p) in missing.iter().enumerate() {
+            let path = got.join(format!("f{i}"));
+            crate::resolve::Checksum::Sha256(p.sha256.clone())
+                .verify(&path, p.size)
+                .with_context(|| format!("{label}: {} {} ({}) does not match the lock", p.name, p.version, p.url))?;
+            out.push((p.sha256.clone(), ctx.cache.put(&path, &p.sha256)?));
+        }
+        Ok(out)
+    }
+    .await;
+    container.remove().await;
+    result
+}
+
+/// Download `urls` inside a running build container (curl or apt-helper; `file:` URLs are
+/// copied) into `dest` as `f0`, `f1`, ... Returns the indexes that failed, with why.
+async fn fetch_in(container: &crate::engine::Container, urls: &[String], dest: &Path) -> Result<Vec<(usize, String)>> {
+    let mut list = String::new();
+    for (i, url) in urls.iter().enumerate() {
+        let url = match url.strip_prefix("file:") {
+            Some(path) => format!("file:{}", crate::resolve::percent_decode(path)),
+            None => url.clone(),
+        };
+        list.push_str(&format!("{url} f{i}\n"));
+    }
+    let files = vec![
+        ("fetch.sh".to_string(), crate::resolve::FETCH_SCRIPT.as_bytes().to_vec(), 0o755),
+        ("fetch.list".to_string(), list.into_bytes(), 0o644),
+    ];
+    container.upload(apt::JOB_DIR, &files).await?;
+    let run = container.exec(&["sh", &format!("{}/fetch.sh", apt::JOB_DIR)]).await?;
+    let outdir = dest.with_extension("out");
+    container.copy_out(&format!("{}/out", apt::WORK_DIR), &outdir).await?;
+    let failed = std::fs::read_to_string(outdir.join("failed.tsv")).unwrap_or_default();
+    let mut out: Vec<(usize, String)> = failed
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(f, why)| (f.trim_start_matches('f').parse().unwrap_or(0), why.to_string()))
+        .collect();
+    if run.code != 0 && out.is_empty() {
+        bail!("the fetch script failed (exit {}): {}", run.code, run.output.lines().last().unwrap_or(""));
+    }
+    if out.is_empty() {
+        container.copy_out(&format!("{}/files", apt::WORK_DIR), dest).await?;
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// Resolve one job in a build container and bring its files out, verified.
@@ -339,19 +701,40 @@ pub async fn resolve_job(ctx: &BuildContext, job: &Job, dir: &Path) -> Result<Re
         if artifacts.is_empty() {
             bail!("{label}: the resolver reported an empty closure");
         }
-        let filesdir = dir.join("files");
-        let got = container.copy_out(&format!("{}/files", apt::WORK_DIR), &filesdir).await?;
-        // fetch: every file must be there and match the upstream's checksum and size.
-        let got: BTreeSet<String> = got.into_iter().collect();
+        // fetch: what the cache lacks, checked against the upstream's checksum and size.
+        let mut cached = BTreeMap::new();
+        let mut need = Vec::new();
         for a in &artifacts {
-            if !got.contains(&a.file) {
-                bail!("{label}: {} ({}) was not downloaded", a.file, a.url);
+            if let crate::resolve::Checksum::Sha256(h) = &a.checksum {
+                if let Some(p) = ctx.cache.get(h, a.size)? {
+                    cached.insert(a.file.clone(), p);
+                    continue;
+                }
             }
-            a.checksum
-                .verify(&filesdir.join(&a.file), a.size)
-                .with_context(|| format!("{label}: {} from {}", a.file, a.url))?;
+            need.push(a);
         }
-        Ok(Resolved { job: job.clone(), artifacts, dir: filesdir, modules, keys })
+        let filesdir = dir.join("files");
+        if !need.is_empty() {
+            tracing::info!(
+                "{label}: fetching {} of {} files ({} in the cache)",
+                need.len(),
+                artifacts.len(),
+                cached.len()
+            );
+            let items: Vec<String> = need.iter().map(|a| a.url.clone()).collect();
+            let failed = fetch_in(&container, &items, &filesdir).await?;
+            if !failed.is_empty() {
+                let lines: Vec<String> =
+                    failed.iter().map(|(i, why)| format!("\n  {} ({}): {why}", need[*i].file, need[*i].url)).collect();
+                bail!("{label}: files cannot be fetched:{}", lines.concat());
+            }
+            for (i, a) in need.iter().enumerate() {
+                let got = filesdir.join(format!("f{i}"));
+                a.checksum.verify(&got, a.size).with_context(|| format!("{label}: {} from {}", a.file, a.url))?;
+                std::fs::rename(&got, filesdir.join(&a.file))?;
+            }
+        }
+        Ok(Resolved { job: job.clone(), artifacts, dir: filesdir, cached, modules, keys })
     }
     .await;
     container.remove().await;
@@ -474,29 +857,26 @@ fn apt_job_files(ctx: &BuildContext, job: &Job) -> Result<(Vec<UploadFile>, Vec<
     Ok((files, binds))
 }
 
-/// Place a deb job's files into `<root>/<id>/pool` and write its `dists/` index for its arch.
-fn index_deb_job(root: &Path, r: &Resolved, date: DateTime<Utc>) -> Result<()> {
+/// Place a deb job's files into `<root>/<id>/pool` (linked from the cache) and write its
+/// `dists/` index for its arch. Records of known files come from the cache.
+fn index_deb_job(root: &Path, r: &Ready, ctx: &BuildContext, date: DateTime<Utc>) -> Result<()> {
     let d = &r.job.distro;
     let repo = root.join(&d.id);
     let mut records = Vec::new();
-    for a in &r.artifacts {
-        let src = r.dir.join(&a.file);
-        let control = deb::read_control(&src)?;
-        let rel = deb::pool_path("main", &control, &a.pool_name());
+    for p in &r.locked.packages {
+        let cached = &r.files[&p.sha256];
+        let mut rec = cached_deb_record(&ctx.cache, &p.sha256, cached)?;
+        let rel = deb::pool_path("main", &rec.control, &p.file);
         let dest = repo.join(&rel);
         if dest.exists() {
-            let same =
-                crate::resolve::hash_file::<sha2::Sha256>(&dest)? == crate::resolve::hash_file::<sha2::Sha256>(&src)?;
-            if !same {
+            if !crate::publish::same_content(&dest, cached)? {
                 bail!("{}: {} is already in the pool with different content", r.job.label(), dest.display());
             }
         } else {
-            std::fs::create_dir_all(dest.parent().unwrap())?;
-            std::fs::rename(&src, &dest)
-                .or_else(|_| std::fs::copy(&src, &dest).map(|_| ()))
-                .with_context(|| format!("cannot place {}", dest.display()))?;
+            ctx.cache.link(cached, &dest)?;
         }
-        records.push(DebRecord::from_file(&repo, &rel)?);
+        rec.filename = rel;
+        records.push(rec);
     }
     let codename = d.codename().to_string();
     let dist = repo.join("dists").join(&codename);
@@ -518,9 +898,9 @@ fn index_deb_job(root: &Path, r: &Resolved, date: DateTime<Utc>) -> Result<()> {
 }
 
 /// Place an rpm job's files in `<root>/<id>/<release>/os/<basearch>/Packages/` and write its
-/// repodata (with the module metadata of modular packages). Returns the repo directory.
-fn index_rpm_job(root: &Path, r: &Resolved, ctx: &BuildContext) -> Result<PathBuf> {
-    use crate::index::rpm::{self as rpmidx, Compression, RepodataOptions};
+/// repodata (with the module metadata of its module streams). Returns the repo directory.
+fn index_rpm_job(root: &Path, r: &Ready, ctx: &BuildContext) -> Result<PathBuf> {
+    use crate::index::rpm::{Compression, RepodataOptions};
     let d = &r.job.distro;
     let (releasever, basearch) = dnf::releasever_basearch(d, &r.job.arch);
     let repo_dir = root.join(&d.id).join(&releasever).join("os").join(&basearch);
@@ -529,34 +909,38 @@ fn index_rpm_job(root: &Path, r: &Resolved, ctx: &BuildContext) -> Result<PathBu
     }
     let pkgs = repo_dir.join("Packages");
     std::fs::create_dir_all(&pkgs)?;
-    for a in &r.artifacts {
-        let dest = pkgs.join(&a.file);
-        std::fs::rename(r.dir.join(&a.file), &dest)
-            .or_else(|_| std::fs::copy(r.dir.join(&a.file), &dest).map(|_| ()))
-            .with_context(|| format!("cannot place {}", dest.display()))?;
-        // Deterministic <time file=...>: the build date, not the download time.
-        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(ctx.date.timestamp().max(0) as u64);
-        std::fs::File::options().write(true).open(&dest)?.set_modified(t)?;
-    }
-    let records = rpmidx::scan_dir(&repo_dir)?;
-    for rec in &records {
+    let date = job_date(ctx, &r.locked).timestamp().max(0) as u64;
+    let mut records = Vec::new();
+    for p in &r.locked.packages {
+        let cached = &r.files[&p.sha256];
+        let rel = format!("Packages/{}", p.file);
+        ctx.cache.link(cached, &repo_dir.join(&rel))?;
+        let mut rec = cached_rpm_record(
+            &ctx.cache,
+            &p.sha256,
+            cached.parent().unwrap(),
+            &cached.file_name().unwrap().to_string_lossy(),
+        )?;
         if rec.arch != "noarch" && rec.arch != basearch {
-            bail!("{}: {} is for {}, not {basearch}", r.job.label(), rec.location_href, rec.arch);
+            bail!("{}: {} is for {}, not {basearch}", r.job.label(), p.file, rec.arch);
         }
+        // Deterministic <time file=...>: the build date, not the download time.
+        rec.location_href = rel;
+        rec.time_file = date;
+        records.push(rec);
     }
-    let nevras: BTreeSet<String> =
-        records.iter().map(|p| format!("{}-{}:{}-{}.{}", p.name, p.epoch, p.version, p.release, p.arch)).collect();
+    records.sort_by(|a, b| a.order(b));
     let mut extra = Vec::new();
-    if let Some(yaml) = crate::index::modules::select(&r.modules, &nevras)? {
-        extra.push(("modules".to_string(), "modules.yaml".to_string(), yaml.into_bytes()));
+    if let Some(yaml) = &r.locked.modules {
+        extra.push(("modules".to_string(), "modules.yaml".to_string(), yaml.clone().into_bytes()));
     }
     let compression = match d.compress.as_deref() {
         None | Some("gz") | Some("gzip") => Compression::Gzip,
         Some("zstd") | Some("zst") => Compression::Zstd,
         Some(other) => bail!("{}: compress: {other:?} is not gz or zstd", d.file.display()),
     };
-    let opts = RepodataOptions { compression, changelog_limit: 10, revision: ctx.date.timestamp().max(0) as u64 };
-    rpmidx::write_repodata(&repo_dir, &records, &extra, &opts)?;
+    let opts = RepodataOptions { compression, changelog_limit: 10, revision: date };
+    crate::index::rpm::write_repodata(&repo_dir, &records, &extra, &opts)?;
     Ok(repo_dir)
 }
 

@@ -36,6 +36,19 @@ struct ConfigArgs {
 enum Cmd {
     /// Resolve, fetch, index and sign the repositories of the named distros into --out.
     Build(BuildArgs),
+    /// Resolve and fetch like build, write the lock (osrepo.lock), publish nothing.
+    Lock(BuildArgs),
+    /// What changed between two locks or two output trees, per distro and arch.
+    Diff {
+        a: PathBuf,
+        b: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The download cache.
+    #[command(subcommand)]
+    Cache(CacheCmd),
     /// Show the distros, or the groups and package specs one distro selects.
     List {
         distro: Option<String>,
@@ -103,6 +116,18 @@ struct BuildArgs {
     /// Replace the security archive base URL.
     #[arg(long)]
     security_mirror: Option<String>,
+    /// Build exactly what the lock says; changed inputs are an error.
+    #[arg(long, conflicts_with = "update_lock")]
+    locked: bool,
+    /// Resolve again even where the lock matches the inputs.
+    #[arg(long)]
+    update_lock: bool,
+    /// The lockfile (default: osrepo.lock next to the package list).
+    #[arg(long)]
+    lock: Option<PathBuf>,
+    /// The download cache (default: $OSREPO_CACHE, $XDG_CACHE_HOME/osrepo or ~/.cache/osrepo).
+    #[arg(long)]
+    cache: Option<PathBuf>,
     /// Jobs (distro × arch) resolved at once (default: the number of cores).
     #[arg(long)]
     jobs: Option<usize>,
@@ -132,6 +157,18 @@ impl KeyArgs {
             ),
         }
     }
+}
+
+#[derive(Subcommand)]
+enum CacheCmd {
+    /// Remove cached files that none of the given locks reference.
+    Gc {
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        /// Locks whose files stay (repeatable; default ./osrepo.lock).
+        #[arg(long, default_value = "osrepo.lock")]
+        lock: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -231,7 +268,19 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Build(a) => cmd_build(a).await,
+        Cmd::Build(a) => cmd_build(a, false).await,
+        Cmd::Lock(a) => cmd_build(a, true).await,
+        Cmd::Diff { a, b, json } => cmd_diff(&a, &b, json),
+        Cmd::Cache(CacheCmd::Gc { cache, lock }) => {
+            let c = osrepo::fetch::Cache::open(&cache.unwrap_or_else(osrepo::fetch::Cache::default_dir))?;
+            let mut keep = std::collections::BTreeSet::new();
+            for l in &lock {
+                keep.extend(osrepo::lock::Lock::load(l)?.digests());
+            }
+            let (n, bytes) = c.gc(&keep)?;
+            println!("removed {n} cache entries ({bytes} bytes) that no lock references");
+            Ok(())
+        }
         Cmd::Merge { out, parts, key } => {
             osrepo::publish::merge::merge(&out, &parts, &key.load()?)?;
             eprintln!("merged {} part(s) into {}", parts.len(), out.display());
@@ -271,7 +320,7 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-async fn cmd_build(a: BuildArgs) -> Result<()> {
+async fn cmd_build(a: BuildArgs, lock_only: bool) -> Result<()> {
     let packages = PackageSet::load(&a.config.packages)?;
     let distros = build::load_distros(&a.config.distros, &a.distro)?;
     let mut images = BTreeMap::new();
@@ -298,6 +347,15 @@ async fn cmd_build(a: BuildArgs) -> Result<()> {
         mirror: a.mirror.clone(),
         security_mirror: a.security_mirror.clone(),
         date: build::build_date()?,
+        date_fixed: std::env::var_os("SOURCE_DATE_EPOCH").is_some(),
+        cache: osrepo::fetch::Cache::open(&a.cache.clone().unwrap_or_else(osrepo::fetch::Cache::default_dir))?,
+        lock_path: a
+            .lock
+            .clone()
+            .unwrap_or_else(|| a.config.packages.parent().unwrap_or(Path::new(".")).join("osrepo.lock")),
+        locked: a.locked,
+        update_lock: a.update_lock,
+        lock_only,
         jobs: a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
     };
     let started = std::time::Instant::now();
@@ -311,6 +369,17 @@ async fn cmd_build(a: BuildArgs) -> Result<()> {
     let outcome = result?;
     print!("{}", build::summary_table(&outcome.reports));
     let secs = started.elapsed().as_secs_f64();
+    if outcome.unchanged {
+        println!("{} is up to date ({secs:.2} s)", a.out.display());
+        return Ok(());
+    }
+    if lock_only {
+        if !outcome.failures.is_empty() {
+            bail!("{}", outcome.failures.join("\n"));
+        }
+        println!("locked in {secs:.1} s");
+        return Ok(());
+    }
     match (outcome.published, outcome.failures.is_empty()) {
         (true, true) => {
             println!("published {} in {secs:.1} s", a.out.display());
@@ -413,5 +482,24 @@ fn cmd_index_rpm(dir: &Path, key: Option<&Path>, compress: &str, changelog_limit
         build::sign_repomd(&k, dir, date)?;
     }
     eprintln!("indexed {} packages into {}", records.len(), dir.join("repodata").display());
+    Ok(())
+}
+
+/// Closures of a lock file or of an output tree.
+fn closures_of(path: &Path) -> Result<osrepo::lock::Closures> {
+    if path.is_dir() {
+        osrepo::index::tree_closures(path)
+    } else {
+        Ok(osrepo::lock::closures_of_lock(&osrepo::lock::Lock::load(path)?))
+    }
+}
+
+fn cmd_diff(a: &Path, b: &Path, json: bool) -> Result<()> {
+    let d = osrepo::lock::diff(&closures_of(a)?, &closures_of(b)?);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+    } else {
+        print!("{}", osrepo::lock::render_diff(&d));
+    }
     Ok(())
 }

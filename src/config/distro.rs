@@ -380,7 +380,7 @@ mod tests {
         }
         let d = all.iter().find(|d| d.name == "debian12").unwrap();
         assert_eq!(d.codename(), "bookworm");
-        assert_eq!(d.image_for("arm64").unwrap(), "debian:bookworm");
+        assert_eq!(d.image_for("arm64").unwrap(), "arm64v8/debian:bookworm");
     }
 
     #[test]

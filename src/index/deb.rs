@@ -29,7 +29,7 @@ const INDEX_OWNED_FIELDS: &[&str] = &["Filename", "Size", "MD5sum", "SHA1", "SHA
 /// One deb822 paragraph, fields in order, values exactly as in the file
 /// (continuation lines kept, each starting with a space, joined with `\n`;
 /// no trailing newline).
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Paragraph {
     pub fields: Vec<(String, String)>,
 }
@@ -137,7 +137,7 @@ fn control_text(reader: impl Read) -> Result<String> {
 }
 
 /// One package in an index: its control paragraph plus where it lives.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct DebRecord {
     pub control: Paragraph,
     /// Path relative to the repository root, e.g. `pool/main/c/curl/curl_7.88.1-10_amd64.deb`.

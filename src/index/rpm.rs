@@ -46,7 +46,7 @@ const XML_DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 ///
 /// `epoch`, `ver` and `rel` are only set for versioned entries (`flags` set);
 /// a version without an explicit epoch gets epoch `"0"`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RpmDep {
     pub name: String,
     /// `"EQ"`, `"LT"`, `"LE"`, `"GT"` or `"GE"`.
@@ -59,20 +59,20 @@ pub struct RpmDep {
 }
 
 /// How a path is listed in `filelists.xml` (and primary): `type="dir"`, `type="ghost"` or no type.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FileKind {
     File,
     Dir,
     Ghost,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RpmFile {
     pub path: String,
     pub kind: FileKind,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Changelog {
     pub author: String,
     pub date: u64,
@@ -80,7 +80,7 @@ pub struct Changelog {
 }
 
 /// Everything the repository metadata says about one package file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RpmRecord {
     pub name: String,
     pub epoch: u32,
@@ -144,7 +144,7 @@ impl RpmRecord {
 
     /// The repository's package order: name, epoch, version and release
     /// (compared like rpm does), arch, then href.
-    fn order(&self, other: &RpmRecord) -> Ordering {
+    pub fn order(&self, other: &RpmRecord) -> Ordering {
         self.name
             .cmp(&other.name)
             .then(self.epoch.cmp(&other.epoch))

@@ -54,8 +54,6 @@ if [ "$TOOL" = repotrack ]; then
   done
   if [ -s "$W/out/missing.tsv" ]; then cat "$W/out/missing.tsv" >&2; exit 3; fi
   # shellcheck disable=SC2086
-  repotrack -c "$W/dnf.conf" -a "$BASEARCH" -p "$W/files" $SPECS
-  # shellcheck disable=SC2086
   repotrack -c "$W/dnf.conf" -a "$BASEARCH" -u $SPECS > "$W/out/urls.txt"
 else
   set -- -c "$W/dnf.conf" --releasever="$RELEASEVER" --forcearch="$BASEARCH" --setopt=reposdir="$W/repos.d" -y
@@ -79,8 +77,6 @@ else
   if [ -s "$W/out/missing.tsv" ]; then cat "$W/out/missing.tsv" >&2; exit 3; fi
   # shellcheck disable=SC2086
   dnf "$@" -q download --resolve --alldeps --arch "$BASEARCH" --arch noarch --urls $SPECS > "$W/out/urls.txt"
-  # shellcheck disable=SC2086
-  dnf "$@" download --resolve --alldeps --arch "$BASEARCH" --arch noarch --destdir "$W/files" $SPECS
 fi
 # The upstream metadata the files were checked against, for osrepo's own verification, and
 # the module metadata of modular repos.
@@ -91,7 +87,7 @@ for d in "$W"/cache/*/repodata "$W"/cache/*/*/repodata; do
     [ -f "$f" ] && cp "$f" "$W/out/md/$repo--$(basename "$f")"
   done
 done
-echo "osrepo: closure of $(ls "$W/files" | wc -l) files"
+echo "osrepo: closure of $(grep -c '\.rpm$' "$W/out/urls.txt") files"
 "#
 }
 

@@ -11,6 +11,37 @@ use anyhow::{bail, Context, Result};
 use md5::Md5;
 use sha2::{Digest, Sha256, Sha512};
 
+/// Fetch locked files by URL inside a build container: `job/fetch.list` holds `URL NAME`
+/// lines; files land in `work/files/NAME`, failures in `work/out/failed.tsv`.
+pub const FETCH_SCRIPT: &str = r#"#!/bin/sh
+set -u
+W=/osrepo/work
+rm -rf "$W"
+mkdir -p "$W/files" "$W/out"
+: > "$W/out/failed.tsv"
+while read -r url name; do
+  dest="$W/files/$name"
+  case "$url" in
+    file://*) cp "${url#file://}" "$dest" 2>/dev/null || printf '%s	cannot copy %s
+' "$name" "$url" >> "$W/out/failed.tsv" ;;
+    file:*) cp "${url#file:}" "$dest" 2>/dev/null || printf '%s	cannot copy %s
+' "$name" "$url" >> "$W/out/failed.tsv" ;;
+    *)
+      if command -v curl >/dev/null 2>&1; then
+        curl -fsSL --retry 3 -o "$dest" "$url" 2>/dev/null || printf '%s	download failed (gone upstream?)
+' "$name" >> "$W/out/failed.tsv"
+      elif [ -x /usr/lib/apt/apt-helper ]; then
+        /usr/lib/apt/apt-helper download-file "$url" "$dest" >/dev/null 2>&1 || printf '%s	download failed (gone upstream?)
+' "$name" >> "$W/out/failed.tsv"
+      else
+        printf '%s	no downloader (curl or apt-helper) in the build image
+' "$name" >> "$W/out/failed.tsv"
+      fi ;;
+  esac
+done < /osrepo/job/fetch.list
+echo "osrepo: fetched $(ls "$W/files" | wc -l) files"
+"#;
+
 /// One file of a closure, as the upstream's signed metadata describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Artifact {
@@ -94,7 +125,7 @@ pub fn hash_file<D: Digest>(path: &Path) -> Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
-fn percent_decode(s: &str) -> String {
+pub fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -169,3 +169,29 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     v.sort();
     v
 }
+
+/// A package whose bookworm and bookworm-updates/-security versions differ, and its older version.
+pub fn package_with_older_version() -> (String, String) {
+    let script = "apt-get update -qq >/dev/null 2>&1; for p in xz-utils openssl curl tzdata libxml2 ca-certificates; do apt-cache madison $p; done";
+    let o = run(Command::new("docker").args(["run", "--rm", IMAGE, "sh", "-c", script]), true);
+    let text = String::from_utf8_lossy(&o.stdout);
+    let mut by_pkg: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for line in text.lines() {
+        let cols: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cols.len() >= 3 && cols[2].contains("Packages") {
+            let v = by_pkg.entry(cols[0].to_string()).or_default();
+            if !v.contains(&cols[1].to_string()) {
+                v.push(cols[1].to_string());
+            }
+        }
+    }
+    // madison lists newest first: take the last (oldest) of a package with two or more.
+    for p in ["xz-utils", "openssl", "curl", "tzdata", "libxml2", "ca-certificates"] {
+        if let Some(v) = by_pkg.get(p) {
+            if v.len() >= 2 {
+                return (p.to_string(), v.last().unwrap().clone());
+            }
+        }
+    }
+    panic!("no candidate package has two versions in the archive:\n{text}");
+}

@@ -1,0 +1,151 @@
+//! fetch: the content-addressed cache shared by every distro, arch and build. A file is
+//! stored once under its sha256, checked again whenever it is used, and linked into output
+//! trees. Index records are cached by the same key, so unchanged packages are not re-read.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{de::DeserializeOwned, Serialize};
+use sha2::Sha256;
+
+use crate::resolve::hash_file;
+
+#[derive(Debug, Clone)]
+pub struct Cache {
+    pub root: PathBuf,
+}
+
+impl Cache {
+    /// `$OSREPO_CACHE`, else `$XDG_CACHE_HOME/osrepo`, else `~/.cache/osrepo`.
+    pub fn default_dir() -> PathBuf {
+        if let Some(d) = std::env::var_os("OSREPO_CACHE") {
+            return PathBuf::from(d);
+        }
+        if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+            return PathBuf::from(d).join("osrepo");
+        }
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+        home.join(".cache").join("osrepo")
+    }
+
+    pub fn open(root: &Path) -> Result<Cache> {
+        for d in ["files", "records", "state", "tmp"] {
+            std::fs::create_dir_all(root.join(d)).with_context(|| format!("cannot create cache {}", root.display()))?;
+        }
+        Ok(Cache { root: root.to_path_buf() })
+    }
+
+    fn file_path(&self, sha256: &str) -> PathBuf {
+        self.root.join("files").join(&sha256[..2.min(sha256.len())]).join(sha256)
+    }
+
+    /// The cached file with this digest and size, checked; a corrupted entry is removed.
+    pub fn get(&self, sha256: &str, size: u64) -> Result<Option<PathBuf>> {
+        let p = self.file_path(sha256);
+        let Ok(meta) = std::fs::metadata(&p) else { return Ok(None) };
+        if meta.len() == size && hash_file::<Sha256>(&p)? == sha256 {
+            return Ok(Some(p));
+        }
+        tracing::warn!("cache entry {} is corrupted; it will be fetched again", p.display());
+        std::fs::remove_file(&p)?;
+        Ok(None)
+    }
+
+    /// Move a verified file into the cache (by rename when on the same filesystem).
+    pub fn put(&self, src: &Path, sha256: &str) -> Result<PathBuf> {
+        let dest = self.file_path(sha256);
+        if dest.exists() {
+            return Ok(dest);
+        }
+        std::fs::create_dir_all(dest.parent().unwrap())?;
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = self.root.join("tmp").join(format!("{sha256}.{}.{n}", std::process::id()));
+        if std::fs::rename(src, &tmp).is_err() {
+            std::fs::copy(src, &tmp).with_context(|| format!("cannot copy {} into the cache", src.display()))?;
+        }
+        std::fs::rename(&tmp, &dest)?;
+        Ok(dest)
+    }
+
+    /// Link (or copy, across filesystems) a cached file to `dest`.
+    pub fn link(&self, cached: &Path, dest: &Path) -> Result<()> {
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        if dest.exists() {
+            std::fs::remove_file(dest)?;
+        }
+        std::fs::hard_link(cached, dest)
+            .or_else(|_| std::fs::copy(cached, dest).map(|_| ()))
+            .with_context(|| format!("cannot place {}", dest.display()))
+    }
+
+    /// A cached index record of a package file.
+    pub fn record<T: DeserializeOwned>(&self, kind: &str, sha256: &str) -> Option<T> {
+        let p = self.root.join("records").join(format!("{sha256}.{kind}.json"));
+        serde_json::from_slice(&std::fs::read(p).ok()?).ok()
+    }
+
+    pub fn put_record<T: Serialize>(&self, kind: &str, sha256: &str, record: &T) -> Result<()> {
+        let p = self.root.join("records").join(format!("{sha256}.{kind}.json"));
+        crate::publish::write_file(&p, &serde_json::to_vec(record)?)
+    }
+
+    /// Build state of an output tree (what the last build of it was made from).
+    pub fn state(&self, out: &Path) -> Option<serde_json::Value> {
+        serde_json::from_slice(&std::fs::read(self.state_path(out)).ok()?).ok()
+    }
+
+    pub fn put_state(&self, out: &Path, state: &serde_json::Value) -> Result<()> {
+        crate::publish::write_file(&self.state_path(out), &serde_json::to_vec_pretty(state)?)
+    }
+
+    fn state_path(&self, out: &Path) -> PathBuf {
+        let abs = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
+        let key = hex::encode(<Sha256 as sha2::Digest>::digest(abs.to_string_lossy().as_bytes()));
+        self.root.join("state").join(format!("{key}.json"))
+    }
+
+    /// Remove every file entry (and its records) not in `keep`. Returns (files, bytes) removed.
+    pub fn gc(&self, keep: &BTreeSet<String>) -> Result<(usize, u64)> {
+        let (mut n, mut bytes) = (0, 0);
+        for (_, p) in crate::publish::files_under(&self.root.join("files"))? {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if !keep.contains(&name) {
+                bytes += std::fs::metadata(&p)?.len();
+                std::fs::remove_file(&p)?;
+                n += 1;
+                for kind in ["deb", "rpm"] {
+                    let _ = std::fs::remove_file(self.root.join("records").join(format!("{name}.{kind}.json")));
+                }
+            }
+        }
+        Ok((n, bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn corrupted_entries_are_detected_and_dropped() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Cache::open(&d.path().join("cache")).unwrap();
+        let src = d.path().join("f");
+        std::fs::write(&src, b"hello").unwrap();
+        let sha = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+        let p = c.put(&src, sha).unwrap();
+        assert_eq!(c.get(sha, 5).unwrap(), Some(p.clone()));
+        std::fs::write(&p, b"hellp").unwrap();
+        assert_eq!(c.get(sha, 5).unwrap(), None);
+        assert!(!p.exists());
+        let src = d.path().join("g");
+        std::fs::write(&src, b"hello").unwrap();
+        c.put(&src, sha).unwrap();
+        assert_eq!(c.gc(&BTreeSet::from([sha.to_string()])).unwrap().0, 0);
+        assert_eq!(c.gc(&BTreeSet::new()).unwrap(), (1, 5));
+    }
+}

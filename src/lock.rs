@@ -1,0 +1,337 @@
+//! The lockfile: per distro and arch, every package of the closure (name, version, arch, the
+//! repo it came from, URL, size, sha256) and a digest of the inputs that produced it. It is
+//! written as one line per package so that diffs read like changelogs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::plan::Job;
+
+pub const LOCK_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LockedPackage {
+    pub name: String,
+    /// Debian version, or rpm `[epoch:]version-release`.
+    pub version: String,
+    pub arch: String,
+    /// The upstream repository the file came from.
+    pub repo: String,
+    pub url: String,
+    pub size: u64,
+    pub sha256: String,
+    /// The file's name in the repository.
+    pub file: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockedJob {
+    /// Digest of what produced this closure (selected specs, distro file, extra repos...).
+    pub inputs: String,
+    pub packages: Vec<LockedPackage>,
+    /// When the closure was resolved (unix time): the index date unless SOURCE_DATE_EPOCH is set.
+    #[serde(default)]
+    pub resolved: i64,
+    /// rpm: the module metadata of the closure's module streams.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modules: Option<String>,
+    /// rpm: upstream package signing keys by file name (armored text, or `hex:` bytes).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub keys: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lock {
+    #[serde(default)]
+    pub version: u32,
+    #[serde(default)]
+    pub jobs: BTreeMap<String, LockedJob>,
+}
+
+impl Lock {
+    /// Read a lockfile; a missing file is an empty lock.
+    pub fn load(path: &Path) -> Result<Lock> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Lock::default()),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let lock: Lock = serde_yaml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}", crate::config::packages::located(path, &e)))?;
+        if lock.version != LOCK_VERSION {
+            bail!("{}: lock version {} is not {LOCK_VERSION}", path.display(), lock.version);
+        }
+        Ok(lock)
+    }
+
+    /// The lockfile text: stable order, one flow mapping per package.
+    pub fn render(&self) -> String {
+        let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+        let mut t = format!(
+            "# osrepo.lock: the resolved closure of every distro and arch, written by osrepo.\n\
+             # `osrepo build` uses it while packages.yaml and the distro files are unchanged;\n\
+             # `osrepo build --update-lock` resolves again.\nversion: {LOCK_VERSION}\njobs:\n"
+        );
+        for (label, job) in &self.jobs {
+            t.push_str(&format!("  {}:\n    inputs: {}\n    resolved: {}\n", q(label), q(&job.inputs), job.resolved));
+            if let Some(m) = &job.modules {
+                t.push_str(&format!("    modules: {}\n", q(m)));
+            }
+            if !job.keys.is_empty() {
+                t.push_str("    keys:\n");
+                for (k, v) in &job.keys {
+                    t.push_str(&format!("      {}: {}\n", q(k), q(v)));
+                }
+            }
+            t.push_str("    packages:\n");
+            let mut pkgs = job.packages.clone();
+            pkgs.sort();
+            for p in &pkgs {
+                t.push_str(&format!(
+                    "      - {{name: {}, version: {}, arch: {}, repo: {}, url: {}, size: {}, sha256: {}, file: {}}}\n",
+                    q(&p.name),
+                    q(&p.version),
+                    q(&p.arch),
+                    q(&p.repo),
+                    q(&p.url),
+                    p.size,
+                    q(&p.sha256),
+                    q(&p.file)
+                ));
+            }
+        }
+        t
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let mut lock = self.clone();
+        lock.version = LOCK_VERSION;
+        crate::publish::write_file(path, lock.render().as_bytes())
+    }
+
+    /// Every sha256 the lock references.
+    pub fn digests(&self) -> BTreeSet<String> {
+        self.jobs.values().flat_map(|j| j.packages.iter().map(|p| p.sha256.clone())).collect()
+    }
+}
+
+/// The digest of a job's inputs: its distro file (as parsed), arch, specs, Recommends choice,
+/// the contents of key files it names, and the mirror overrides in force.
+pub fn inputs_digest(job: &Job, mirror: Option<&str>, security_mirror: Option<&str>) -> Result<String> {
+    let d = &job.distro;
+    let mut keys = Vec::new();
+    for r in &d.extra_repos {
+        if let Some(p) = d.key_file_path(r) {
+            let data = std::fs::read(&p).with_context(|| format!("cannot read key file {}", p.display()))?;
+            keys.push(hex::encode(Sha256::digest(&data)));
+        }
+    }
+    let specs: Vec<&str> = job.specs.iter().map(|s| s.raw.as_str()).collect();
+    let v = serde_json::json!({
+        "lock": LOCK_VERSION,
+        "distro": d,
+        "arch": job.arch,
+        "image": job.image,
+        "specs": specs,
+        "recommends": job.recommends,
+        "keys": keys,
+        "mirror": mirror,
+        "security_mirror": security_mirror,
+    });
+    Ok(format!("sha256:{}", hex::encode(Sha256::digest(serde_json::to_vec(&v)?))))
+}
+
+/// What changed between two sets of closures, per job.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct JobDiff {
+    pub added: Vec<PkgVersion>,
+    pub removed: Vec<PkgVersion>,
+    pub changed: Vec<PkgChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct PkgVersion {
+    pub name: String,
+    pub arch: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct PkgChange {
+    pub name: String,
+    pub arch: String,
+    pub old: String,
+    pub new: String,
+}
+
+/// Per job: (name, arch) → versions.
+pub type Closures = BTreeMap<String, BTreeSet<(String, String, String)>>;
+
+pub fn closures_of_lock(lock: &Lock) -> Closures {
+    lock.jobs
+        .iter()
+        .map(|(label, j)| {
+            (label.clone(), j.packages.iter().map(|p| (p.name.clone(), p.arch.clone(), p.version.clone())).collect())
+        })
+        .collect()
+}
+
+/// Compare two sets of closures. Jobs present on one side only count as all added/removed.
+pub fn diff(a: &Closures, b: &Closures) -> BTreeMap<String, JobDiff> {
+    let empty = BTreeSet::new();
+    let labels: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    let mut out = BTreeMap::new();
+    for label in labels {
+        let (old, new) = (a.get(label).unwrap_or(&empty), b.get(label).unwrap_or(&empty));
+        let by_key = |s: &BTreeSet<(String, String, String)>| {
+            let mut m: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+            for (n, ar, v) in s {
+                m.entry((n.clone(), ar.clone())).or_default().insert(v.clone());
+            }
+            m
+        };
+        let (om, nm) = (by_key(old), by_key(new));
+        let mut d = JobDiff::default();
+        for (k, ov) in &om {
+            match nm.get(k) {
+                None => d.removed.extend(ov.iter().map(|v| PkgVersion {
+                    name: k.0.clone(),
+                    arch: k.1.clone(),
+                    version: v.clone(),
+                })),
+                Some(nv) if nv != ov => d.changed.push(PkgChange {
+                    name: k.0.clone(),
+                    arch: k.1.clone(),
+                    old: ov.iter().cloned().collect::<Vec<_>>().join(", "),
+                    new: nv.iter().cloned().collect::<Vec<_>>().join(", "),
+                }),
+                _ => {}
+            }
+        }
+        for (k, nv) in &nm {
+            if !om.contains_key(k) {
+                d.added.extend(nv.iter().map(|v| PkgVersion {
+                    name: k.0.clone(),
+                    arch: k.1.clone(),
+                    version: v.clone(),
+                }));
+            }
+        }
+        if d != JobDiff::default() {
+            out.insert(label.clone(), d);
+        }
+    }
+    out
+}
+
+/// The diff as text, the way an operator attaches it to a release.
+pub fn render_diff(d: &BTreeMap<String, JobDiff>) -> String {
+    let mut t = String::new();
+    for (label, j) in d {
+        t.push_str(&format!(
+            "{label}: {} added, {} removed, {} changed\n",
+            j.added.len(),
+            j.removed.len(),
+            j.changed.len()
+        ));
+        for p in &j.added {
+            t.push_str(&format!("  + {} {} ({})\n", p.name, p.version, p.arch));
+        }
+        for p in &j.removed {
+            t.push_str(&format!("  - {} {} ({})\n", p.name, p.version, p.arch));
+        }
+        for c in &j.changed {
+            t.push_str(&format!("  ~ {} {} -> {} ({})\n", c.name, c.old, c.new, c.arch));
+        }
+    }
+    if t.is_empty() {
+        t.push_str("no differences\n");
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkg(name: &str, version: &str) -> LockedPackage {
+        LockedPackage {
+            name: name.into(),
+            version: version.into(),
+            arch: "amd64".into(),
+            repo: "http://m/debian".into(),
+            url: format!("http://m/debian/pool/main/x/{name}_{version}_amd64.deb"),
+            size: 10,
+            sha256: "0".repeat(64),
+            file: format!("{name}_{version}_amd64.deb"),
+        }
+    }
+
+    #[test]
+    fn lock_round_trips_and_is_stable() {
+        let mut l = Lock { version: LOCK_VERSION, jobs: BTreeMap::new() };
+        l.jobs.insert(
+            "debian12/amd64".into(),
+            LockedJob {
+                inputs: "sha256:ab".into(),
+                resolved: 1767225600,
+                packages: vec![pkg("zz", "1:2.0-1"), pkg("a\"b", "1.0~rc1")],
+                modules: Some("---\ndocument: modulemd\n...\n".into()),
+                keys: BTreeMap::from([("k.asc".to_string(), "-----BEGIN PGP\nx\n".to_string())]),
+            },
+        );
+        let t = l.render();
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("osrepo.lock");
+        l.save(&p).unwrap();
+        let back = Lock::load(&p).unwrap();
+        assert_eq!(back.render(), t);
+        assert_eq!(back.jobs["debian12/amd64"].packages.len(), 2);
+        // one line per package, sorted
+        let lines: Vec<&str> = t.lines().filter(|l| l.trim_start().starts_with("- {")).collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].contains("\"a\\\"b\""));
+        assert!(Lock::load(&d.path().join("missing")).unwrap().jobs.is_empty());
+    }
+
+    #[test]
+    fn diff_names_added_removed_and_upgraded() {
+        let mut a = Lock::default();
+        let mut b = Lock::default();
+        a.jobs.insert(
+            "d/amd64".into(),
+            LockedJob {
+                inputs: "x".into(),
+                resolved: 0,
+                packages: vec![pkg("curl", "1"), pkg("old", "1"), pkg("same", "1")],
+                modules: None,
+                keys: BTreeMap::new(),
+            },
+        );
+        b.jobs.insert(
+            "d/amd64".into(),
+            LockedJob {
+                inputs: "y".into(),
+                resolved: 0,
+                packages: vec![pkg("curl", "2"), pkg("new", "1"), pkg("same", "1")],
+                modules: None,
+                keys: BTreeMap::new(),
+            },
+        );
+        let d = diff(&closures_of_lock(&a), &closures_of_lock(&b));
+        let j = &d["d/amd64"];
+        assert_eq!(j.added, vec![PkgVersion { name: "new".into(), arch: "amd64".into(), version: "1".into() }]);
+        assert_eq!(j.removed.len(), 1);
+        assert_eq!(
+            j.changed,
+            vec![PkgChange { name: "curl".into(), arch: "amd64".into(), old: "1".into(), new: "2".into() }]
+        );
+        let t = render_diff(&d);
+        assert!(t.contains("  ~ curl 1 -> 2 (amd64)") && t.contains("  + new 1") && t.contains("  - old 1"), "{t}");
+        assert_eq!(render_diff(&diff(&closures_of_lock(&a), &closures_of_lock(&a))), "no differences\n");
+    }
+}
