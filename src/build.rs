@@ -100,15 +100,18 @@ impl JobReport {
 
 /// The summary table of a build.
 pub fn summary_table(reports: &[JobReport]) -> String {
-    let mut t =
-        format!("{:<16} {:<6} {:>9} {:>14} {:>8}  {}\n", "DISTRO", "ARCH", "PACKAGES", "BYTES", "SECONDS", "STATUS");
+    let mut t = format!(
+        "{:<16} {:<6} {:>9} {:>14} {:>8} {:>8}  {}\n",
+        "DISTRO", "ARCH", "PACKAGES", "BYTES", "FETCHED", "SECONDS", "STATUS"
+    );
     for r in reports {
         t.push_str(&format!(
-            "{:<16} {:<6} {:>9} {:>14} {:>8.1}  {}\n",
+            "{:<16} {:<6} {:>9} {:>14} {:>8} {:>8.1}  {}\n",
             r.distro,
             r.arch,
             r.packages,
             r.bytes,
+            r.fetched,
             r.seconds,
             r.status()
         ));
@@ -319,10 +322,11 @@ pub async fn build(ctx: &BuildContext, jobs: Vec<Job>) -> Result<BuildOutcome> {
     }
     // apt: every touched arch of a codename is indexed with the codename's latest date, then
     // Release is written once over all its arches and signed.
+    let mut placed = BTreeMap::new();
     for r in &ready {
         let key = (r.job.distro.id.clone(), r.job.distro.codename().to_string());
         if let Some(date) = dists.get(&key) {
-            index_deb_job(staging.path(), r, ctx, *date)?;
+            index_deb_job(staging.path(), r, ctx, *date, &mut placed)?;
         }
     }
     for ((id, codename), date) in &dists {
@@ -672,7 +676,8 @@ pub async fn resolve_job(ctx: &BuildContext, job: &Job, dir: &Path) -> Result<Re
         let artifacts = match job.distro.family {
             Family::Deb => {
                 let uris = std::fs::read_to_string(outdir.join("uris.txt")).context("resolver wrote no uris.txt")?;
-                apt::parse_uris(&uris)?
+                let show = std::fs::read_to_string(outdir.join("show.txt")).context("resolver wrote no show.txt")?;
+                apt::parse_resolution(&uris, &show).with_context(|| format!("{label}: resolution"))?
             }
             Family::Rpm => {
                 let md = dir.join("md");
@@ -859,7 +864,13 @@ fn apt_job_files(ctx: &BuildContext, job: &Job) -> Result<(Vec<UploadFile>, Vec<
 
 /// Place a deb job's files into `<root>/<id>/pool` (linked from the cache) and write its
 /// `dists/` index for its arch. Records of known files come from the cache.
-fn index_deb_job(root: &Path, r: &Ready, ctx: &BuildContext, date: DateTime<Utc>) -> Result<()> {
+fn index_deb_job(
+    root: &Path,
+    r: &Ready,
+    ctx: &BuildContext,
+    date: DateTime<Utc>,
+    placed: &mut BTreeMap<PathBuf, String>,
+) -> Result<()> {
     let d = &r.job.distro;
     let repo = root.join(&d.id);
     let mut records = Vec::new();
@@ -868,12 +879,19 @@ fn index_deb_job(root: &Path, r: &Ready, ctx: &BuildContext, date: DateTime<Utc>
         let mut rec = cached_deb_record(&ctx.cache, &p.sha256, cached)?;
         let rel = deb::pool_path("main", &rec.control, &p.file);
         let dest = repo.join(&rel);
-        if dest.exists() {
-            if !crate::publish::same_content(&dest, cached)? {
-                bail!("{}: {} is already in the pool with different content", r.job.label(), dest.display());
+        match placed.get(&dest) {
+            // Two packages of this build claim one pool path.
+            Some(sha) if *sha != p.sha256 => {
+                bail!("{}: {} is already in the pool with different content", r.job.label(), dest.display())
             }
-        } else {
-            ctx.cache.link(cached, &dest)?;
+            Some(_) => {}
+            None => {
+                // A file from the previous tree is kept only when it is the verified one.
+                if !dest.exists() || !crate::publish::same_content(&dest, cached)? {
+                    ctx.cache.link(cached, &dest)?;
+                }
+                placed.insert(dest.clone(), p.sha256.clone());
+            }
         }
         rec.filename = rel;
         records.push(rec);

@@ -71,7 +71,7 @@ fn primary_nevras(xml: &str) -> Result<Vec<(String, String, String)>> {
                 let (mut ver, mut rel) = (String::new(), String::new());
                 for a in e.attributes().flatten() {
                     let v = a.value.to_string();
-                    match &*a.key.local_name().into_inner() {
+                    match a.key.local_name().into_inner() {
                         "epoch" => epoch = v,
                         "ver" => ver = v,
                         "rel" => rel = v,

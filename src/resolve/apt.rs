@@ -6,6 +6,8 @@
 //! The script only resolves (`--print-uris`, with the checksums of the archive's signed
 //! metadata); osrepo then fetches the files its cache lacks and checks them.
 
+use std::collections::BTreeMap;
+
 use anyhow::{bail, Context, Result};
 
 use super::{Artifact, Checksum};
@@ -81,19 +83,16 @@ if ! apt-get "$@" -q -s install $SPECS > "$W/out/sim.log" 2>&1; then
 fi
 # shellcheck disable=SC2086
 apt-get "$@" -q -y --print-uris install $SPECS > "$W/out/uris.raw"
-# apt leaves the hash off some lines (seen for security-suite files); take it from the
-# verified index: the stanza of that version with that size.
+grep "^'" "$W/out/uris.raw" > "$W/out/uris.txt" || true
+# apt prints MD5Sum (or nothing, for some security-suite files) there: take every file's
+# SHA256 from the verified index instead, in one apt-cache call.
+: > "$W/out/show.args"
 while read -r url file size hash; do
-  case "$url" in "'"*) ;; *) continue ;; esac
-  if [ -z "${hash:-}" ]; then
-    name=${file%%_*}; rest=${file#*_}; ver=$(echo "${rest%_*}" | sed 's/%3[aA]/:/g')
-    sha=$(apt-cache "$@" show "$name=$ver" 2>/dev/null | awk -v size="$size" '
-      /^Size: / { s = $2 } /^SHA256: / { if (s == size) { print $2; exit } } /^$/ { s = "" }')
-    [ -n "$sha" ] || { echo "osrepo: no checksum known for $file" >&2; exit 6; }
-    hash="SHA256:$sha"
-  fi
-  printf '%s %s %s %s\n' "$url" "$file" "$size" "$hash"
-done < "$W/out/uris.raw" > "$W/out/uris.txt"
+  name=${file%%_*}; rest=${file#*_}; ver=$(echo "${rest%_*}" | sed 's/%3[aA]/:/g'); arch=${rest##*_}; arch=${arch%.deb}
+  if [ "$arch" = all ]; then echo "$name=$ver"; else echo "$name:$arch=$ver"; fi >> "$W/out/show.args"
+done < "$W/out/uris.txt"
+# shellcheck disable=SC2046
+apt-cache "$@" show $(cat "$W/out/show.args") > "$W/out/show.txt"
 echo "osrepo: closure of $(grep -c "^'" "$W/out/uris.txt") files"
 "#
 }
@@ -136,7 +135,35 @@ pub fn source_stanza(uri: &str, s: &SourceEntry, signed_by: Option<&str>) -> Str
     t
 }
 
-/// Parse `apt-get --print-uris` output: `'URL' FILE SIZE HASH` lines.
+/// Parse `apt-get --print-uris` output (`'URL' FILE SIZE [HASH]` lines) with the SHA256 of
+/// each file taken from `apt-cache show` stanzas of the verified index (matched by Filename
+/// and Size).
+pub fn parse_resolution(uris: &str, show: &str) -> Result<Vec<Artifact>> {
+    let mut by_file: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
+    for stanza in show.split("\n\n") {
+        let get = |f: &str| stanza.lines().find_map(|l| l.strip_prefix(f)).map(str::trim);
+        if let (Some(file), Some(size), Some(sha)) = (get("Filename: "), get("Size: "), get("SHA256: ")) {
+            by_file.entry(file.to_string()).or_default().push((size.parse().unwrap_or(0), sha.to_string()));
+        }
+    }
+    let mut out = parse_uris(uris)?;
+    for a in &mut out {
+        let url = super::percent_decode(&a.url);
+        let hit = by_file
+            .iter()
+            .filter(|(f, _)| url.ends_with(&format!("/{f}")))
+            .flat_map(|(_, v)| v.iter())
+            .find(|(size, _)| *size == a.size);
+        match hit {
+            Some((_, sha)) => a.checksum = Checksum::parse(&format!("SHA256:{sha}"))?,
+            None => bail!("{}: no SHA256 for it in the verified index", a.url),
+        }
+    }
+    Ok(out)
+}
+
+/// Parse `apt-get --print-uris` output: `'URL' FILE SIZE HASH` lines (the hash may be absent:
+/// it is then filled from the index by `parse_resolution`).
 pub fn parse_uris(text: &str) -> Result<Vec<Artifact>> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -144,13 +171,16 @@ pub fn parse_uris(text: &str) -> Result<Vec<Artifact>> {
             continue;
         }
         let parts: Vec<&str> = line.split_whitespace().collect();
-        if parts.len() < 4 {
+        if parts.len() < 3 {
             bail!("apt --print-uris line {}: cannot read {line:?}", i + 1);
         }
         let url = parts[0].trim_matches('\'').to_string();
         let size: u64 =
             parts[2].parse().with_context(|| format!("apt --print-uris line {}: size {:?}", i + 1, parts[2]))?;
-        let checksum = Checksum::parse(parts[3]).with_context(|| format!("apt --print-uris line {}", i + 1))?;
+        let checksum = match parts.get(3) {
+            Some(h) => Checksum::parse(h).with_context(|| format!("apt --print-uris line {}", i + 1))?,
+            None => Checksum::Sha256(String::new()),
+        };
         if !parts[1].ends_with(".deb") {
             continue;
         }
@@ -186,6 +216,17 @@ mod tests {
         assert_eq!(a[1].size, 315732);
         assert!(matches!(a[1].checksum, Checksum::Sha256(_)));
         assert_eq!(a[1].url, "http://m/debian/pool/main/c/curl/curl_7.88.1-10%2bdeb12u5_amd64.deb");
+    }
+
+    #[test]
+    fn sha256_comes_from_the_index() {
+        let uris = "'http://m/debian/pool/main/c/curl/curl_7.88.1-10%2bdeb12u5_amd64.deb' curl_7.88.1-10+deb12u5_amd64.deb 315732 MD5Sum:0123456789abcdef0123456789abcdef\n";
+        let sha = "ab".repeat(32);
+        let show = format!("Package: curl\nFilename: pool/main/c/curl/curl_7.88.1-10+deb12u5_amd64.deb\nSize: 315732\nSHA256: {sha}\n\n");
+        let a = parse_resolution(uris, &show).unwrap();
+        assert_eq!(a[0].checksum, Checksum::Sha256(sha.clone()));
+        let wrong_size = show.replace("Size: 315732", "Size: 1");
+        assert!(parse_resolution(uris, &wrong_size).is_err());
     }
 
     #[test]
