@@ -213,6 +213,10 @@ fn debian12_lock_locked_noop_incremental_reproducible() {
     assert_eq!(fetched(&o), new_files, "only the new files may be fetched:\n{}", String::from_utf8_lossy(&o.stdout));
     assert!(index_entries(&out1, "amd64").iter().any(|(n, _)| n == "socat"));
 
+    // diff between two output trees, and between the two locks, names the added packages.
+    let o = run(osrepo().arg("diff").arg(&out2).arg(&out1), true);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("debian/bookworm/amd64:") && text.contains("  + socat "), "{text}");
     // diff between the two locks names the added packages.
     let o = run(osrepo().arg("diff").arg(&old_lock).arg(env.lock_path()), true);
     let text = String::from_utf8_lossy(&o.stdout);
