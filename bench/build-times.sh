@@ -14,14 +14,18 @@ bin=$PWD/target/release/osrepo
 cp packages.yaml "$work/packages.yaml"
 rm -rf "$work/cache" "$work/out" "$work/out-both" "$work/osrepo.lock"
 b() { "$bin" build debian12 --packages "$work/packages.yaml" --distros distros --key "$work/key/osrepo.key" --cache "$work/cache" "$@"; }
-t() { local s e; s=$(date +%s.%N); "$@" > "$work/last.log" 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; }
+t() {
+  local s e; s=$(date +%s.%N)
+  "$@" > "$work/last.log" 2>&1 || { echo "failed: $*" >&2; tail -20 "$work/last.log" >&2; exit 1; }
+  e=$(date +%s.%N); echo "$e - $s" | bc
+}
 
 cold=$(t b --arch amd64 --out "$work/out")
 pkgs=$(grep -c '^Package: ' "$work/out/debian/dists/bookworm/main/binary-amd64/Packages")
 bytes=$(awk '/^Size: /{s+=$2} END{print s}' "$work/out/debian/dists/bookworm/main/binary-amd64/Packages")
 noop=$(t b --arch amd64 --out "$work/out")
 grep -q "up to date" "$work/last.log" || { echo "no-op rebuild did work:"; cat "$work/last.log"; exit 1; }
-printf 'tools:\n  - mtr-tiny\n' >> "$work/packages.yaml"
+sed -i 's/^tools:$/tools:\n  - mtr-tiny/' "$work/packages.yaml"
 addone=$(t b --arch amd64 --out "$work/out")
 fetched=$(awk '$1=="debian12"{print $5}' "$work/last.log")
 echo "debian12 amd64, shipped packages.yaml: $pkgs packages, $bytes bytes"

@@ -486,6 +486,8 @@ async fn prepare_job(ctx: &BuildContext, job: &Job, inputs: String, src: Source,
                     (n.clone(), v)
                 })
                 .collect();
+            // The lockfile's order, so that a lock read back compares (and digests) equal.
+            packages.sort();
             let locked = LockedJob { inputs, resolved: ctx.date.timestamp(), packages, modules, keys };
             Ok(Ready { job: job.clone(), locked, files, fetched, digest: String::new() })
         }

@@ -74,6 +74,9 @@ enum Cmd {
         /// Where the archives go.
         #[arg(long, default_value = ".")]
         dest: PathBuf,
+        /// Also write an OCI image layout here: the whole tree as one `FROM scratch` layer.
+        #[arg(long)]
+        oci: Option<PathBuf>,
     },
     /// Index an existing tree (like apt-ftparchive, but signed and complete).
     #[command(subcommand)]
@@ -286,10 +289,15 @@ async fn run(cli: Cli) -> Result<()> {
             eprintln!("merged {} part(s) into {}", parts.len(), out.display());
             Ok(())
         }
-        Cmd::Pack { out, name, dest } => {
+        Cmd::Pack { out, name, dest, oci } => {
             let mtime = build::build_date()?.timestamp().max(0) as u64;
             for n in osrepo::publish::pack::pack(&out, &name, &dest, mtime)? {
                 println!("{}", dest.join(n).display());
+            }
+            if let Some(dir) = oci {
+                let layer = dest.join(format!("{name}-all.tar.gz"));
+                osrepo::publish::pack::write_oci(&dir, &layer, &name, osrepo::plan::host_arch())?;
+                println!("{}", dir.display());
             }
             Ok(())
         }

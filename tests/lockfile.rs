@@ -212,6 +212,11 @@ fn debian12_lock_locked_noop_incremental_reproducible() {
     assert!(new_lines.contains_key("socat") && new_files >= 1);
     assert_eq!(fetched(&o), new_files, "only the new files may be fetched:\n{}", String::from_utf8_lossy(&o.stdout));
     assert!(index_entries(&out1, "amd64").iter().any(|(n, _)| n == "socat"));
+    // A build that resolved is followed by a no-op too (the lock read back equals the one written).
+    let lock_before = std::fs::read(env.lock_path()).unwrap();
+    let o = run(env.cmd("build", &cache1, &["--out"]).arg(&out1), true);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("up to date"), "{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(lock_before, std::fs::read(env.lock_path()).unwrap(), "a no-op build rewrote the lock");
 
     // diff between two output trees, and between the two locks, names the added packages.
     let o = run(osrepo().arg("diff").arg(&out2).arg(&out1), true);

@@ -167,6 +167,34 @@ fn debian12_both_arches_build_merge_and_pack() {
         );
     }
     assert_tree_eq(&both, &side.join("os-packages-test"));
+    // --oci: the tree as a FROM scratch image; the engine loads it and holds the same files.
+    let oci = dir.join("oci");
+    run(
+        osrepo()
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            .arg("pack")
+            .arg(&both)
+            .args(["--name", "os-packages-test", "--dest"])
+            .arg(dir.join("packed-oci"))
+            .arg("--oci")
+            .arg(&oci),
+        true,
+    );
+    run(
+        Command::new("skopeo").args([
+            "copy",
+            "--quiet",
+            &format!("oci:{}", oci.display()),
+            "docker-daemon:osrepo-test/os-packages:test",
+        ]),
+        true,
+    );
+    let cid = run(Command::new("docker").args(["create", "osrepo-test/os-packages:test", "x"]), true);
+    let cid = String::from_utf8_lossy(&cid.stdout).trim().to_string();
+    let from_image = dir.join("from-image");
+    run(Command::new("docker").args(["cp", &format!("{cid}:/os-packages-test")]).arg(&from_image), true);
+    run(Command::new("docker").args(["rm", &cid]), true);
+    assert_tree_eq(&both, &from_image);
     // Packing twice gives identical archives.
     let again = dir.join("packed-again");
     run(

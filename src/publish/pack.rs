@@ -144,3 +144,50 @@ pub fn pack(root: &Path, name: &str, dest: &Path, mtime: u64) -> Result<Vec<Stri
     std::fs::write(dest.join("sha256sum.txt"), sums)?;
     Ok(names)
 }
+
+/// Write an OCI image layout in `dir` holding `layer` (a tar.gz) as the single layer of a
+/// `FROM scratch` image named `name`, so a Dockerfile can `COPY --from=` the tree.
+pub fn write_oci(dir: &Path, layer: &Path, name: &str, arch: &str) -> Result<()> {
+    use sha2::Digest;
+    use std::io::Read;
+    let blobs = dir.join("blobs").join("sha256");
+    std::fs::create_dir_all(&blobs)?;
+    let layer_bytes = std::fs::read(layer).with_context(|| format!("cannot read {}", layer.display()))?;
+    let layer_digest = hex::encode(Sha256::digest(&layer_bytes));
+    // The config names the uncompressed layer (diff id).
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(&layer_bytes[..]).read_to_end(&mut plain)?;
+    let diff_id = hex::encode(Sha256::digest(&plain));
+    std::fs::write(blobs.join(&layer_digest), &layer_bytes)?;
+    let blob = |v: serde_json::Value| -> Result<(String, usize)> {
+        let bytes = serde_json::to_vec(&v)?;
+        let d = hex::encode(Sha256::digest(&bytes));
+        std::fs::write(blobs.join(&d), &bytes)?;
+        Ok((d, bytes.len()))
+    };
+    let (config, config_size) = blob(serde_json::json!({
+        "architecture": arch,
+        "os": "linux",
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{diff_id}")]},
+    }))?;
+    let (manifest, manifest_size) = blob(serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{config}"), "size": config_size},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": format!("sha256:{layer_digest}"), "size": layer_bytes.len()}],
+    }))?;
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": format!("sha256:{manifest}"),
+            "size": manifest_size,
+            "annotations": {"org.opencontainers.image.ref.name": name},
+        }],
+    });
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index)?)?;
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    Ok(())
+}
