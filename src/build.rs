@@ -766,15 +766,8 @@ fn dnf_job_files(job: &Job) -> Result<(Vec<UploadFile>, Vec<String>)> {
     }
     let mut key_urls = String::new();
     for r in &d.extra_repos {
-        let url = match r.host_dir() {
-            Some(host) => {
-                let host = std::fs::canonicalize(&host).with_context(|| {
-                    format!("{}: extra repo {}: directory {} does not exist", d.file.display(), r.name, host.display())
-                })?;
-                let inside = format!("{}/{}", dnf::EXTRA_DIR, r.name);
-                binds.push(format!("{}:{inside}:ro", host.display()));
-                format!("file://{inside}")
-            }
+        let url = match mount_file_repo(d, r, &mut binds)? {
+            Some(inside) => format!("file://{inside}"),
             None => r.url.clone(),
         };
         let key = if let Some(k) = &r.key {
@@ -800,6 +793,18 @@ fn dnf_job_files(job: &Job) -> Result<(Vec<UploadFile>, Vec<String>)> {
     Ok((files, binds))
 }
 
+/// A `file:` extra repo is a host directory mounted read-only into the build container:
+/// adds the bind and returns the path inside (None for network repos).
+fn mount_file_repo(d: &Distro, r: &crate::config::ExtraRepo, binds: &mut Vec<String>) -> Result<Option<String>> {
+    let Some(host) = r.host_dir() else { return Ok(None) };
+    let host = std::fs::canonicalize(&host).with_context(|| {
+        format!("{}: extra repo {}: directory {} does not exist", d.file.display(), r.name, host.display())
+    })?;
+    let inside = format!("{}/{}", apt::EXTRA_DIR, r.name);
+    binds.push(format!("{}:{inside}:ro", host.display()));
+    Ok(Some(inside))
+}
+
 /// Files uploaded into the container for an apt job, and its bind mounts.
 fn apt_job_files(ctx: &BuildContext, job: &Job) -> Result<(Vec<UploadFile>, Vec<String>)> {
     let d = &job.distro;
@@ -817,15 +822,8 @@ fn apt_job_files(ctx: &BuildContext, job: &Job) -> Result<(Vec<UploadFile>, Vec<
     }
     let mut key_urls = String::new();
     for r in &d.extra_repos {
-        let uri = match r.host_dir() {
-            Some(host) => {
-                let host = std::fs::canonicalize(&host).with_context(|| {
-                    format!("{}: extra repo {}: directory {} does not exist", d.file.display(), r.name, host.display())
-                })?;
-                let inside = format!("{}/{}", apt::EXTRA_DIR, r.name);
-                binds.push(format!("{}:{inside}:ro", host.display()));
-                format!("file:{inside}")
-            }
+        let uri = match mount_file_repo(d, r, &mut binds)? {
+            Some(inside) => format!("file:{inside}"),
             None => r.url.clone(),
         };
         let keyname = format!("keys/{}.asc", r.name);

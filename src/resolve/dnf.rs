@@ -13,10 +13,8 @@ use super::{Artifact, Checksum};
 use crate::config::distro::{basearch, ImageRef};
 use crate::config::Distro;
 
-pub const JOB_DIR: &str = "/osrepo/job";
-pub const WORK_DIR: &str = "/osrepo/work";
-pub const EXTRA_DIR: &str = "/osrepo/extra";
-pub const EXIT_MISSING: i64 = 3;
+// Both families share the container layout and exit codes of the apt resolver.
+pub use super::apt::{EXIT_MISSING, EXTRA_DIR, JOB_DIR, WORK_DIR};
 
 /// The resolver script (POSIX sh). Arguments: BASEARCH RELEASEVER WEAKDEPS(1|0) TOOL(dnf|repotrack).
 pub fn script() -> &'static str {
