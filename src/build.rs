@@ -533,18 +533,11 @@ async fn fetch_locked(
     dir: &Path,
 ) -> Result<Vec<(String, PathBuf)>> {
     let label = job.label();
-    let container_arch = job.container_arch();
-    ctx.engine
-        .ensure_image(&job.image, &container_arch, ctx.pull)
-        .await
-        .with_context(|| format!("{label}: build image"))?;
     let (_, binds) = match job.distro.family {
         Family::Deb => apt_job_files(ctx, job)?,
         Family::Rpm => dnf_job_files(job)?,
     };
-    let spec =
-        ContainerSpec { image: job.image.clone(), arch: container_arch, binds, network: None, label: label.clone() };
-    let container = ctx.engine.start(&spec).await?;
+    let container = start_job_container(ctx, job, binds).await?;
     let result = async {
         let got = dir.join("fetched");
         let items: Vec<String> = missing.iter().map(|p| p.url.clone()).collect();
@@ -608,14 +601,18 @@ async fn fetch_in(container: &crate::engine::Container, urls: &[String], dest: &
     Ok(out)
 }
 
+/// Make sure the job's build image is there and start its build container.
+async fn start_job_container(ctx: &BuildContext, job: &Job, binds: Vec<String>) -> Result<crate::engine::Container> {
+    let label = job.label();
+    let arch = job.container_arch();
+    ctx.engine.ensure_image(&job.image, &arch, ctx.pull).await.with_context(|| format!("{label}: build image"))?;
+    let spec = ContainerSpec { image: job.image.clone(), arch, binds, network: None, label };
+    ctx.engine.start(&spec).await
+}
+
 /// Resolve one job in a build container and bring its files out, verified.
 pub async fn resolve_job(ctx: &BuildContext, job: &Job, dir: &Path) -> Result<Resolved> {
     let label = job.label();
-    let container_arch = job.container_arch();
-    ctx.engine
-        .ensure_image(&job.image, &container_arch, ctx.pull)
-        .await
-        .with_context(|| format!("{label}: build image"))?;
     let (files, binds, cmd) = match job.distro.family {
         Family::Deb => {
             let (f, b) = apt_job_files(ctx, job)?;
@@ -644,9 +641,7 @@ pub async fn resolve_job(ctx: &BuildContext, job: &Job, dir: &Path) -> Result<Re
             )
         }
     };
-    let spec =
-        ContainerSpec { image: job.image.clone(), arch: container_arch, binds, network: None, label: label.clone() };
-    let container = ctx.engine.start(&spec).await?;
+    let container = start_job_container(ctx, job, binds).await?;
     let result = async {
         // Both families use the same job and work directories.
         container.upload(apt::JOB_DIR, &files).await?;
