@@ -131,3 +131,58 @@ fn missing_packages_fail_the_build_by_name_and_leave_out_untouched() {
         .collect();
     assert!(leftovers.is_empty(), "staging or work directories left behind: {leftovers:?}");
 }
+
+#[test]
+fn interrupted_build_removes_its_containers_and_leaves_out_untouched() {
+    engine();
+    let dir = scratch("interrupt");
+    let packages = dir.join("packages.yaml");
+    std::fs::write(&packages, "debian12:\n  - curl\n").unwrap();
+    let distros = distros_dir(&dir, |_, t| t);
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("previous"), b"keep").unwrap();
+    let before = snapshot(&out);
+    // A distro of its own name, so that its container label is this test's alone.
+    let text = std::fs::read_to_string(distros.join("debian12.yaml")).unwrap();
+    std::fs::write(distros.join("debian12intr.yaml"), text.replace("name: debian12\n", "name: debian12intr\n"))
+        .unwrap();
+    let mut c = osrepo();
+    c.args(["build", "debian12intr", "--arch", "amd64", "--packages"])
+        .arg(&packages)
+        .arg("--distros")
+        .arg(&distros)
+        .arg("--out")
+        .arg(&out)
+        .arg("--key")
+        .arg(key())
+        .arg("--cache")
+        .arg(dir.join("cache"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    // Wait until its build container exists, then interrupt it as Ctrl-C would.
+    let label = "label=osrepo=debian12intr/amd64";
+    let ours = || {
+        let o = run(std::process::Command::new("docker").args(["ps", "-aq", "--filter", label]), true);
+        String::from_utf8_lossy(&o.stdout).lines().count()
+    };
+    let t = std::time::Instant::now();
+    while ours() == 0 {
+        assert!(t.elapsed().as_secs() < 60, "no build container appeared");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let rc = unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(rc, 0);
+    let o = child.wait_with_output().unwrap();
+    assert!(!o.status.success(), "an interrupted build must fail");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("interrupted"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(ours(), 0, "the interrupted build left its container behind");
+    assert_eq!(before, snapshot(&out), "out/ changed");
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "work or staging directories left behind: {leftovers:?}");
+}
