@@ -160,7 +160,7 @@ fn interrupted_build_removes_its_containers_and_leaves_out_untouched() {
         .arg(dir.join("cache"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
-    let mut child = c.spawn().unwrap();
+    let child = c.spawn().unwrap();
     // Wait until its build container exists, then interrupt it as Ctrl-C would.
     let label = "label=osrepo=debian12intr/amd64";
     let ours = || {
