@@ -297,6 +297,8 @@ fn fixture_rpm_lock_then_locked_build() {
     // --locked with an empty cache: every file fetched by URL through the build container.
     let out = dir.join("out");
     run(cmd("build", "c2", &["--locked", "--out"]).arg(&out), true);
+    let o = run(cmd("build", "c2", &["--out"]).arg(&out), true);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("up to date"), "{}", String::from_utf8_lossy(&o.stdout));
     let out_b = dir.join("out-b");
     run(cmd("build", "c1", &["--locked", "--out"]).arg(&out_b), true);
     assert_trees_equal(&out, &out_b);
