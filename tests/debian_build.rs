@@ -124,12 +124,7 @@ fn missing_packages_fail_the_build_by_name_and_leave_out_untouched() {
     assert!(err.contains("debian12") && err.contains("amd64"), "error does not name distro and arch:\n{err}");
     assert!(!err.contains("\n  curl:"), "an existing package was reported missing:\n{err}");
     assert_eq!(before, snapshot(&out), "out/ changed after a failed build");
-    let leftovers: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('.'))
-        .collect();
-    assert!(leftovers.is_empty(), "staging or work directories left behind: {leftovers:?}");
+    assert_no_leftovers(&dir);
 }
 
 #[test]
@@ -179,10 +174,5 @@ fn interrupted_build_removes_its_containers_and_leaves_out_untouched() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("interrupted"), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(ours(), 0, "the interrupted build left its container behind");
     assert_eq!(before, snapshot(&out), "out/ changed");
-    let leftovers: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('.'))
-        .collect();
-    assert!(leftovers.is_empty(), "work or staging directories left behind: {leftovers:?}");
+    assert_no_leftovers(&dir);
 }

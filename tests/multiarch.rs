@@ -44,6 +44,20 @@ fn build_arches(dir: &Path, distros: &Path, out: &Path, arches: &str) {
     run(&mut c, true);
 }
 
+/// `osrepo pack` of `tree` into `dest`, with fixed dates and extra arguments.
+fn pack(tree: &Path, dest: &Path, extra: &[&str]) {
+    run(
+        osrepo()
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            .arg("pack")
+            .arg(tree)
+            .args(["--name", "os-packages-test", "--dest"])
+            .arg(dest)
+            .args(extra),
+        true,
+    );
+}
+
 fn arches_of(out: &Path, arch: &str) -> BTreeSet<String> {
     let text = std::fs::read_to_string(out.join(format!("debian/dists/bookworm/main/binary-{arch}/Packages"))).unwrap();
     text.lines().filter_map(|l| l.strip_prefix("Architecture: ")).map(String::from).collect()
@@ -119,7 +133,7 @@ fn debian12_both_arches_build_merge_and_pack() {
             .arg(key()),
         true,
     );
-    assert_tree_eq(&both, &merged);
+    assert_same_tree(&both, &merged);
 
     // A part that disagrees on a shared file is rejected by name.
     let bad = dir.join("part-bad");
@@ -134,15 +148,7 @@ fn debian12_both_arches_build_merge_and_pack() {
 
     // pack: per-arch archives hold only their arch; checksums verify; side by side they are the tree.
     let packed = dir.join("packed");
-    run(
-        osrepo()
-            .env("SOURCE_DATE_EPOCH", EPOCH)
-            .arg("pack")
-            .arg(&both)
-            .args(["--name", "os-packages-test", "--dest"])
-            .arg(&packed),
-        true,
-    );
+    pack(&both, &packed, &[]);
     run(Command::new("sha256sum").arg("-c").arg("sha256sum.txt").current_dir(&packed), true);
     for (arch, other) in [("amd64", "arm64"), ("arm64", "amd64")] {
         let list =
@@ -166,20 +172,10 @@ fn debian12_both_arches_build_merge_and_pack() {
             true,
         );
     }
-    assert_tree_eq(&both, &side.join("os-packages-test"));
+    assert_same_tree(&both, &side.join("os-packages-test"));
     // --oci: the tree as a FROM scratch image; the engine loads it and holds the same files.
     let oci = dir.join("oci");
-    run(
-        osrepo()
-            .env("SOURCE_DATE_EPOCH", EPOCH)
-            .arg("pack")
-            .arg(&both)
-            .args(["--name", "os-packages-test", "--dest"])
-            .arg(dir.join("packed-oci"))
-            .arg("--oci")
-            .arg(&oci),
-        true,
-    );
+    pack(&both, &dir.join("packed-oci"), &["--oci", oci.to_str().unwrap()]);
     run(
         Command::new("skopeo").args([
             "copy",
@@ -194,33 +190,12 @@ fn debian12_both_arches_build_merge_and_pack() {
     let from_image = dir.join("from-image");
     run(Command::new("docker").args(["cp", &format!("{cid}:/os-packages-test")]).arg(&from_image), true);
     run(Command::new("docker").args(["rm", &cid]), true);
-    assert_tree_eq(&both, &from_image);
+    assert_same_tree(&both, &from_image);
     // Packing twice gives identical archives.
     let again = dir.join("packed-again");
-    run(
-        osrepo()
-            .env("SOURCE_DATE_EPOCH", EPOCH)
-            .arg("pack")
-            .arg(&both)
-            .args(["--name", "os-packages-test", "--dest"])
-            .arg(&again),
-        true,
-    );
+    pack(&both, &again, &[]);
     assert_eq!(
         std::fs::read(packed.join("sha256sum.txt")).unwrap(),
         std::fs::read(again.join("sha256sum.txt")).unwrap()
     );
-}
-
-fn assert_tree_eq(a: &Path, b: &Path) {
-    let sa: Vec<(std::path::PathBuf, Vec<u8>)> =
-        snapshot(a).into_iter().map(|(p, d)| (p.strip_prefix(a).unwrap().to_path_buf(), d)).collect();
-    let sb: Vec<(std::path::PathBuf, Vec<u8>)> =
-        snapshot(b).into_iter().map(|(p, d)| (p.strip_prefix(b).unwrap().to_path_buf(), d)).collect();
-    let na: Vec<_> = sa.iter().map(|x| &x.0).collect();
-    let nb: Vec<_> = sb.iter().map(|x| &x.0).collect();
-    assert_eq!(na, nb, "file lists differ between {} and {}", a.display(), b.display());
-    for ((p, x), (_, y)) in sa.iter().zip(sb.iter()) {
-        assert!(x == y, "{} differs between {} and {}", p.display(), a.display(), b.display());
-    }
 }

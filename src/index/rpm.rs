@@ -206,7 +206,7 @@ fn check_href(rel: &str) -> Result<()> {
 fn read_record(path: &Path, href: &str) -> Result<RpmRecord> {
     let stat = fs::metadata(path)?;
     ensure!(stat.is_file(), "not a regular file");
-    let sha256 = sha256_file(path)?;
+    let sha256 = crate::resolve::hash_file::<Sha256>(path)?;
     let meta = PackageMetadata::open(path)?;
     let h = &meta.header;
     let offsets = meta.get_package_segment_offsets();
@@ -251,20 +251,6 @@ fn read_record(path: &Path, href: &str) -> Result<RpmRecord> {
         files,
         changelogs: read_changelogs(h)?,
     })
-}
-
-fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
 }
 
 /// A tag's value; an absent tag is `None`, any other problem an error.

@@ -195,3 +195,27 @@ pub fn package_with_older_version() -> (String, String) {
     }
     panic!("no candidate package has two versions in the archive:\n{text}");
 }
+
+/// Two trees hold the same files with the same bytes.
+pub fn assert_same_tree(a: &Path, b: &Path) {
+    let strip = |root: &Path| -> Vec<(PathBuf, Vec<u8>)> {
+        snapshot(root).into_iter().map(|(p, d)| (p.strip_prefix(root).unwrap().to_path_buf(), d)).collect()
+    };
+    let (sa, sb) = (strip(a), strip(b));
+    let na: Vec<&PathBuf> = sa.iter().map(|x| &x.0).collect();
+    let nb: Vec<&PathBuf> = sb.iter().map(|x| &x.0).collect();
+    assert_eq!(na, nb, "file lists differ: {} vs {}", a.display(), b.display());
+    for ((p, x), (_, y)) in sa.iter().zip(sb.iter()) {
+        assert!(x == y, "{} differs between {} and {}", p.display(), a.display(), b.display());
+    }
+}
+
+/// No hidden work or staging directories were left in `dir`.
+pub fn assert_no_leftovers(dir: &Path) {
+    let leftovers: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "staging or work directories left behind: {leftovers:?}");
+}
