@@ -15,7 +15,8 @@ use crate::fetch::Cache;
 use crate::index::deb::{self, DebRecord, ReleaseMeta};
 use crate::lock::{Lock, LockedJob, LockedPackage};
 use crate::plan::Job;
-use crate::publish::{write_file, Staging};
+use crate::fsutil::write_atomic as write_file;
+use crate::publish::Staging;
 use crate::resolve::{apt, dnf, Artifact};
 use crate::sign::SigningKey;
 
@@ -190,11 +191,7 @@ pub async fn build(ctx: &BuildContext, jobs: Vec<Job>) -> Result<BuildOutcome> {
     // Nothing changed since the last build of this output: do nothing at all.
     let state = ctx.cache.state(&ctx.out);
     let digest_of = |label: &str, l: &LockedJob| -> String {
-        let v = serde_json::json!({
-            "job": label, "lock": l, "key": ctx.key.fingerprint(), "base_url": ctx.base_url,
-            "date": job_date(ctx, l).timestamp(), "osrepo": env!("CARGO_PKG_VERSION"),
-        });
-        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(v.to_string().as_bytes()))
+        tree_digest(label, l, &ctx.key.fingerprint(), &ctx.base_url, job_date(ctx, l).timestamp())
     };
     let previous =
         |label: &str| -> Option<String> { state.as_ref()?.get("jobs")?.get(label)?.as_str().map(String::from) };
@@ -382,6 +379,15 @@ pub async fn build(ctx: &BuildContext, jobs: Vec<Job>) -> Result<BuildOutcome> {
     Ok(BuildOutcome { reports, failures, published: true, unchanged: false })
 }
 
+/// The digest of everything a job's published tree depends on.
+pub fn tree_digest(label: &str, l: &LockedJob, fingerprint: &str, base_url: &str, date: i64) -> String {
+    let v = serde_json::json!({
+        "job": label, "lock": l, "key": fingerprint, "base_url": base_url,
+        "date": date, "osrepo": env!("CARGO_PKG_VERSION"),
+    });
+    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(v.to_string().as_bytes()))
+}
+
 /// The date a job's indexes carry.
 fn job_date(ctx: &BuildContext, l: &LockedJob) -> DateTime<Utc> {
     if ctx.date_fixed {
@@ -432,7 +438,7 @@ async fn prepare_job(ctx: &BuildContext, job: &Job, inputs: String, src: Source,
                 };
                 let sha = match (&a.checksum, r.cached.contains_key(&a.file)) {
                     (crate::resolve::Checksum::Sha256(h), true) => h.clone(),
-                    _ => crate::resolve::hash_file::<sha2::Sha256>(&path)?,
+                    _ => crate::fsutil::hash_file::<sha2::Sha256>(&path)?,
                 };
                 let (name, version, arch) = match job.distro.family {
                     Family::Deb => {
@@ -882,7 +888,7 @@ fn index_deb_job(
             Some(_) => {}
             None => {
                 // A file from the previous tree is kept only when it is the verified one.
-                if !dest.exists() || !crate::publish::same_content(&dest, cached)? {
+                if !dest.exists() || !crate::fsutil::same_content(&dest, cached)? {
                     ctx.cache.link(cached, &dest)?;
                 }
                 placed.insert(dest.clone(), p.sha256.clone());
@@ -992,7 +998,7 @@ pub fn sign_dist(key: &SigningKey, dist: &Path, date: DateTime<Utc>) -> Result<(
 pub fn gc_pool(repo: &Path) -> Result<()> {
     let mut referenced = BTreeSet::new();
     let dists = repo.join("dists");
-    for p in walk(&dists)? {
+    for (_, p) in crate::fsutil::files_under(&dists)? {
         if p.file_name().and_then(|n| n.to_str()) == Some("Packages") {
             let text = std::fs::read_to_string(&p)?;
             for line in text.lines() {
@@ -1002,7 +1008,7 @@ pub fn gc_pool(repo: &Path) -> Result<()> {
             }
         }
     }
-    for p in walk(&repo.join("pool"))? {
+    for (_, p) in crate::fsutil::files_under(&repo.join("pool"))? {
         if !referenced.contains(&p) {
             std::fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
         }
@@ -1010,27 +1016,48 @@ pub fn gc_pool(repo: &Path) -> Result<()> {
     Ok(())
 }
 
-fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    if !dir.exists() {
-        return Ok(out);
-    }
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d)? {
-            let e = e?;
-            if e.file_type()?.is_dir() {
-                stack.push(e.path());
-            } else {
-                out.push(e.path());
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 /// Distros by name from a directory, in the order asked.
 pub fn load_distros(dir: &Path, names: &[String]) -> Result<Vec<Distro>> {
     names.iter().map(|n| crate::config::distro::load_one(dir, n)).collect()
+}
+
+#[cfg(test)]
+mod digest_golden {
+    use super::*;
+
+    #[test]
+    fn tree_digest_is_unchanged() {
+        let p = |name: &str, arch: &str| LockedPackage {
+            name: name.into(),
+            version: "1:2.0-1".into(),
+            arch: arch.into(),
+            repo: "http://m.invalid/debian".into(),
+            url: format!("http://m.invalid/debian/pool/main/{name}.deb"),
+            size: 42,
+            sha256: "ab".repeat(32),
+            file: format!("{name}.deb"),
+        };
+        let plain = LockedJob {
+            inputs: "sha256:00".into(),
+            packages: vec![p("a", "amd64"), p("b", "all")],
+            resolved: 1767225600,
+            modules: None,
+            keys: BTreeMap::new(),
+        };
+        let mut rpm = plain.clone();
+        rpm.modules = Some("---\ndocument: modulemd\n".into());
+        rpm.keys.insert("k.asc".into(), "hex:00ff".into());
+        let got = [
+            tree_digest("debian12/amd64", &plain, "F00D", "http://OSREPO_HOST:8080", 1767225600),
+            tree_digest("rocky9/arm64", &rpm, "F00D", "http://r.invalid", 0),
+        ];
+        // Pinned: a change makes every existing output look changed (no more no-op builds).
+        assert_eq!(
+            got,
+            [
+                "294df6e70d07cc4ed9b301ab2097b7c47a3f7916d1e9142a8b31d36266248fae".to_string(),
+                "3b17c1d2478eec98d3306546474f2cacc3418250de1c2a99d824860c53589da8".to_string(),
+            ]
+        );
+    }
 }

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use serde::{de::DeserializeOwned, Serialize};
 use sha2::Sha256;
 
-use crate::resolve::hash_file;
+use crate::fsutil::hash_file;
 
 #[derive(Debug, Clone)]
 pub struct Cache {
@@ -90,7 +90,7 @@ impl Cache {
 
     pub fn put_record<T: Serialize>(&self, kind: &str, sha256: &str, record: &T) -> Result<()> {
         let p = self.root.join("records").join(format!("{sha256}.{kind}.json"));
-        crate::publish::write_file(&p, &serde_json::to_vec(record)?)
+        crate::fsutil::write_atomic(&p, &serde_json::to_vec(record)?)
     }
 
     /// Build state of an output tree (what the last build of it was made from).
@@ -99,7 +99,7 @@ impl Cache {
     }
 
     pub fn put_state(&self, out: &Path, state: &serde_json::Value) -> Result<()> {
-        crate::publish::write_file(&self.state_path(out), &serde_json::to_vec_pretty(state)?)
+        crate::fsutil::write_atomic(&self.state_path(out), &serde_json::to_vec_pretty(state)?)
     }
 
     fn state_path(&self, out: &Path) -> PathBuf {
@@ -111,7 +111,7 @@ impl Cache {
     /// Remove every file entry (and its records) not in `keep`. Returns (files, bytes) removed.
     pub fn gc(&self, keep: &BTreeSet<String>) -> Result<(usize, u64)> {
         let (mut n, mut bytes) = (0, 0);
-        for (_, p) in crate::publish::files_under(&self.root.join("files"))? {
+        for (_, p) in crate::fsutil::files_under(&self.root.join("files"))? {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
             if !keep.contains(&name) {
                 bytes += std::fs::metadata(&p)?.len();

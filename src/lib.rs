@@ -8,6 +8,7 @@ pub mod config;
 pub mod emit;
 pub mod engine;
 pub mod fetch;
+pub mod fsutil;
 pub mod image;
 pub mod index;
 pub mod lock;

@@ -110,7 +110,7 @@ impl Lock {
     pub fn save(&self, path: &Path) -> Result<()> {
         let mut lock = self.clone();
         lock.version = LOCK_VERSION;
-        crate::publish::write_file(path, lock.render().as_bytes())
+        crate::fsutil::write_atomic(path, lock.render().as_bytes())
     }
 
     /// Every sha256 the lock references.
@@ -333,5 +333,46 @@ mod tests {
         let t = render_diff(&d);
         assert!(t.contains("  ~ curl 1 -> 2 (amd64)") && t.contains("  + new 1") && t.contains("  - old 1"), "{t}");
         assert_eq!(render_diff(&diff(&closures_of_lock(&a), &closures_of_lock(&a))), "no differences\n");
+    }
+}
+
+#[cfg(test)]
+mod digest_golden {
+    //! Pins today's input digests: a renamed or retyped `Distro` field, or a changed job
+    //! field, changes them and would make every existing lock stale (`--locked` fails).
+    use super::*;
+    use crate::config::{distro, PackageSet};
+    use crate::plan::{plan, PlanOptions};
+
+    fn root() -> &'static Path {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    fn rendered() -> String {
+        let packages = PackageSet::load(&root().join("packages.yaml")).unwrap();
+        let distros = distro::load_all(&root().join("distros")).unwrap();
+        let mut out = String::new();
+        for recommends in [None, Some(false)] {
+            let jobs = plan(&packages, &distros, &PlanOptions { recommends, ..Default::default() }).unwrap();
+            for j in &jobs {
+                let d = inputs_digest(j, None, None).unwrap();
+                out.push_str(&format!("{} recommends={recommends:?} {d}\n", j.label()));
+            }
+            let m = inputs_digest(&jobs[0], Some("http://m.invalid/a"), Some("http://m.invalid/s")).unwrap();
+            out.push_str(&format!("{} mirrors {m}\n", jobs[0].label()));
+        }
+        out
+    }
+
+    #[test]
+    fn inputs_digests_of_the_shipped_distros_are_unchanged() {
+        let golden = root().join("tests/golden/digests/inputs.txt");
+        let got = rendered();
+        if std::env::var_os("OSREPO_BLESS").is_some() {
+            std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+            std::fs::write(&golden, &got).unwrap();
+        }
+        let want = std::fs::read_to_string(&golden).unwrap();
+        assert_eq!(got, want, "inputs digests changed: existing locks would all be stale");
     }
 }

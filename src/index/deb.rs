@@ -14,7 +14,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use debian_packaging::deb::reader::{BinaryPackageEntry, BinaryPackageReader};
@@ -272,18 +272,6 @@ fn stanza(r: &DebRecord) -> String {
     out
 }
 
-/// Write `path` via a temporary sibling and a rename, so readers never see a
-/// half-written file.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().with_context(|| format!("{} has no file name", path.display()))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(".tmp");
-    let tmp = path.with_file_name(tmp_name);
-    fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("renaming {} into place", tmp.display()))
-}
-
 /// Gzip `data` reproducibly: mtime 0, no file name, level 9.
 fn gzip(data: &[u8]) -> Result<Vec<u8>> {
     let mut enc = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
@@ -304,9 +292,9 @@ fn xz(data: &[u8]) -> Result<Vec<u8>> {
 pub fn write_packages_files(dir: &Path, text: &str) -> Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let data = text.as_bytes();
-    write_atomic(&dir.join("Packages"), data)?;
-    write_atomic(&dir.join("Packages.gz"), &gzip(data).context("gzip of Packages")?)?;
-    write_atomic(&dir.join("Packages.xz"), &xz(data).context("xz of Packages")?)?;
+    crate::fsutil::write_atomic(&dir.join("Packages"), data)?;
+    crate::fsutil::write_atomic(&dir.join("Packages.gz"), &gzip(data).context("gzip of Packages")?)?;
+    crate::fsutil::write_atomic(&dir.join("Packages.xz"), &xz(data).context("xz of Packages")?)?;
     Ok(())
 }
 
@@ -416,41 +404,18 @@ pub fn collect_index_files(dist_dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     Ok(out)
 }
 
-/// Every `*.deb` file below `dir` (symlinked files are followed, symlinked
-/// directories are not).
-fn find_debs(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let entries = fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
-    for entry in entries {
-        let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
-        let path = entry.path();
-        let ft = entry.file_type().with_context(|| format!("reading {}", path.display()))?;
-        if ft.is_dir() {
-            find_debs(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "deb")
-            && (ft.is_file() || fs::metadata(&path).is_ok_and(|m| m.is_file()))
-        {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
 /// Scan ROOT/pool recursively for *.deb, read records (filename relative to
 /// ROOT, `/`-separated), sorted by filename. Errors name the bad file.
 pub fn scan_pool(root: &Path) -> Result<Vec<DebRecord>> {
     let pool = root.join("pool");
-    let mut paths = Vec::new();
-    find_debs(&pool, &mut paths)?;
-    let mut records = Vec::with_capacity(paths.len());
-    for path in paths {
-        let rel = path
-            .strip_prefix(root)
-            .expect("found below root")
-            .components()
-            .map(|c| c.as_os_str().to_str().with_context(|| format!("{}: path is not UTF-8", path.display())))
-            .collect::<Result<Vec<_>>>()?
-            .join("/");
-        records.push(DebRecord::from_file(root, &rel)?);
+    if !pool.is_dir() {
+        bail!("listing {}: not a directory", pool.display());
+    }
+    let mut records = Vec::new();
+    for (rel, _) in crate::fsutil::walk(&pool, crate::fsutil::Links::FollowFiles)? {
+        if rel.ends_with(".deb") {
+            records.push(DebRecord::from_file(root, &format!("pool/{rel}"))?);
+        }
     }
     records.sort_by(|a, b| a.filename.cmp(&b.filename));
     Ok(records)
@@ -560,13 +525,14 @@ pub fn write_dist(
         meta.architectures = arches.into_iter().map(String::from).collect();
     }
     let release = release_file(&meta, &files);
-    write_atomic(&dist_dir.join("Release"), release.as_bytes())?;
+    crate::fsutil::write_atomic(&dist_dir.join("Release"), release.as_bytes())?;
     Ok(release)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
     use chrono::TimeZone;
     use std::process::{Command, Output};
 

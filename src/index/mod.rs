@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 /// `rocky/9/x86_64`), as (name, arch, version), for `osrepo diff`.
 pub fn tree_closures(root: &Path) -> Result<crate::lock::Closures> {
     let mut out = crate::lock::Closures::new();
-    for (rel, p) in crate::publish::files_under(root)? {
+    for (rel, p) in crate::fsutil::files_under(root)? {
         let parts: Vec<&str> = rel.split('/').collect();
         // <id>/dists/<codename>/<component>/binary-<arch>/Packages
         if parts.len() == 6 && parts[1] == "dists" && parts[5] == "Packages" {

@@ -161,34 +161,14 @@ impl RpmRecord {
 /// symlinked directories are not), records sorted by (name, epoch, version,
 /// release, arch, href).
 pub fn scan_dir(dir: &Path) -> Result<Vec<RpmRecord>> {
-    let mut rels = Vec::new();
-    collect_rpms(dir, "", &mut rels)?;
-    let mut records = rels.iter().map(|rel| RpmRecord::from_file(dir, rel)).collect::<Result<Vec<_>>>()?;
+    if !dir.is_dir() {
+        bail!("cannot list {}: not a directory", dir.display());
+    }
+    let rels = crate::fsutil::walk(dir, crate::fsutil::Links::FollowFiles)?;
+    let rels = rels.iter().map(|(rel, _)| rel).filter(|rel| rel.ends_with(".rpm"));
+    let mut records = rels.map(|rel| RpmRecord::from_file(dir, rel)).collect::<Result<Vec<_>>>()?;
     records.sort_by(RpmRecord::order);
     Ok(records)
-}
-
-fn collect_rpms(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<()> {
-    let entries = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
-    let mut names = Vec::new();
-    for entry in entries {
-        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else {
-            bail!("{}: file name is not UTF-8", entry.path().display());
-        };
-        names.push((name.to_owned(), entry.file_type()?, entry.path()));
-    }
-    names.sort_by(|a, b| a.0.cmp(&b.0));
-    for (name, kind, path) in names {
-        let rel = format!("{prefix}{name}");
-        if kind.is_dir() {
-            collect_rpms(&path, &format!("{rel}/"), out)?;
-        } else if name.ends_with(".rpm") && fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-            out.push(rel);
-        }
-    }
-    Ok(())
 }
 
 fn check_href(rel: &str) -> Result<()> {
@@ -206,7 +186,7 @@ fn check_href(rel: &str) -> Result<()> {
 fn read_record(path: &Path, href: &str) -> Result<RpmRecord> {
     let stat = fs::metadata(path)?;
     ensure!(stat.is_file(), "not a regular file");
-    let sha256 = crate::resolve::hash_file::<Sha256>(path)?;
+    let sha256 = crate::fsutil::hash_file::<Sha256>(path)?;
     let meta = PackageMetadata::open(path)?;
     let h = &meta.header;
     let offsets = meta.get_package_segment_offsets();
@@ -942,7 +922,7 @@ pub fn write_repodata(
     });
 
     let repomd = repomd_xml(opts.revision, &files);
-    write_file(&repodata, "repomd.xml", repomd.as_bytes())?;
+    crate::fsutil::write_atomic(&repodata.join("repomd.xml"), repomd.as_bytes())?;
 
     let keep: HashSet<String> = files
         .iter()
@@ -980,7 +960,7 @@ fn write_data(repodata: &Path, kind: &str, base: &str, content: &[u8], opts: &Re
     let packed = opts.compression.compress(content).with_context(|| format!("cannot compress {base}"))?;
     let checksum = hex::encode(Sha256::digest(&packed));
     let name = format!("{checksum}-{base}.{}", opts.compression.suffix());
-    write_file(repodata, &name, &packed)?;
+    crate::fsutil::write_atomic(&repodata.join(&name), &packed)?;
     Ok(DataFile {
         kind: kind.to_owned(),
         href: format!("repodata/{name}"),
@@ -989,15 +969,6 @@ fn write_data(repodata: &Path, kind: &str, base: &str, content: &[u8], opts: &Re
         size: packed.len() as u64,
         open_size: content.len() as u64,
     })
-}
-
-/// Write `dir/name` through a temporary file and a rename (mode from the umask).
-fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp"));
-    fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }
 
 fn repomd_xml(revision: u64, files: &[DataFile]) -> String {

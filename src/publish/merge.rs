@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 
-use super::{files_under, same_content, Staging};
+use super::Staging;
+use crate::fsutil::{files_under, same_content};
 use crate::index::deb::{self, Paragraph, ReleaseMeta};
 use crate::sign::SigningKey;
 

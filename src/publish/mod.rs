@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::fsutil::{files_under, parent_of, same_content};
+
 /// A staging directory beside `out`. Dropped without `commit`, it is removed.
 pub struct Staging {
     out: PathBuf,
@@ -65,13 +67,6 @@ impl Drop for Staging {
     }
 }
 
-fn parent_of(p: &Path) -> PathBuf {
-    match p.parent() {
-        Some(x) if !x.as_os_str().is_empty() => x.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
 /// renameat2(RENAME_EXCHANGE): both paths stay valid at every instant.
 fn exchange(a: &Path, b: &Path) -> Result<()> {
     use std::ffi::CString;
@@ -125,52 +120,6 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Write a file by writing a temporary beside it and renaming (never in place: staged files
-/// may share an inode with the live tree).
-pub fn write_file(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = parent_of(path);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(&dir).with_context(|| format!("cannot write in {}", dir.display()))?;
-    std::io::Write::write_all(&mut tmp, data)?;
-    tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
-}
-
-/// Every regular file under `root` as (relative path with `/`, absolute path), sorted.
-pub fn files_under(root: &Path) -> Result<Vec<(String, PathBuf)>> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).with_context(|| format!("cannot read {}", d.display()))? {
-            let e = e?;
-            let p = e.path();
-            let ft = e.file_type()?;
-            if ft.is_dir() {
-                stack.push(p);
-            } else if ft.is_file() {
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                out.push((rel, p));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// Same bytes?
-pub fn same_content(a: &Path, b: &Path) -> Result<bool> {
-    let (ma, mb) = (std::fs::metadata(a)?, std::fs::metadata(b)?);
-    if ma.len() != mb.len() {
-        return Ok(false);
-    }
-    use std::os::unix::fs::MetadataExt;
-    if ma.dev() == mb.dev() && ma.ino() == mb.ino() {
-        return Ok(true);
-    }
-    Ok(crate::resolve::hash_file::<sha2::Sha256>(a)? == crate::resolve::hash_file::<sha2::Sha256>(b)?)
-}
-
 /// Store identical noarch RPMs of one distro release once: `os/<arch>/Packages/x.noarch.rpm`
 /// files with the same content become hard links of one another.
 pub fn dedup_noarch(root: &Path) -> Result<u64> {
@@ -204,6 +153,7 @@ pub fn dedup_noarch(root: &Path) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fsutil::write_atomic as write_file;
 
     #[test]
     fn failed_staging_leaves_output_untouched() {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use sha2::Sha256;
 
-use super::files_under;
+use crate::fsutil::files_under;
 use crate::config::distro::basearch;
 
 /// Which files of a tree an arch's archive holds.
@@ -137,7 +137,7 @@ pub fn pack(root: &Path, name: &str, dest: &Path, mtime: u64) -> Result<Vec<Stri
     let mut sums = String::new();
     let mut names = Vec::new();
     for (file, _) in &jobs {
-        let hex = crate::resolve::hash_file::<Sha256>(&dest.join(file))?;
+        let hex = crate::fsutil::hash_file::<Sha256>(&dest.join(file))?;
         sums.push_str(&format!("{hex}  {file}\n"));
         names.push(file.clone());
     }

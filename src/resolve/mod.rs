@@ -4,12 +4,13 @@
 pub mod apt;
 pub mod dnf;
 
-use std::io::Read;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use md5::Md5;
-use sha2::{Digest, Sha256, Sha512};
+use sha2::{Sha256, Sha512};
+
+use crate::fsutil::hash_file;
 
 /// Fetch locked files by URL inside a build container: `job/fetch.list` holds `URL NAME`
 /// lines; files land in `work/files/NAME`, failures in `work/out/failed.tsv`.
@@ -108,21 +109,6 @@ impl Checksum {
             Checksum::Md5(h) | Checksum::Sha256(h) | Checksum::Sha512(h) => h,
         }
     }
-}
-
-/// Hex digest of a file.
-pub fn hash_file<D: Digest>(path: &Path) -> Result<String> {
-    let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut h = D::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
 }
 
 pub fn percent_decode(s: &str) -> String {

@@ -1,0 +1,169 @@
+//! fsutil: the filesystem helpers every stage shares, one of each: the atomic writer, the
+//! tree walker, the file hasher and the content comparison.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+
+/// The directory a path lives in (`.` for a bare name).
+pub(crate) fn parent_of(p: &Path) -> PathBuf {
+    match p.parent() {
+        Some(x) if !x.as_os_str().is_empty() => x.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Write a file by writing a temporary beside it and renaming, so readers never see a
+/// half-written file and a file that shares an inode with another tree (hard links between
+/// staging and the live output) is never changed in place. Creates the parent directory.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = parent_of(path);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    use std::os::unix::fs::PermissionsExt;
+    // World-readable like any file a web server hands out (tempfile alone would give 0600).
+    let mut tmp = tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o644))
+        .tempfile_in(&dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    std::io::Write::write_all(&mut tmp, data).with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Which entries a walk reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Links {
+    /// Regular files only; symlinks are skipped.
+    Skip,
+    /// Regular files and symlinks that point at regular files (symlinked directories are
+    /// never entered).
+    FollowFiles,
+}
+
+/// Every file under `root` as (relative path with `/`, full path), sorted by relative
+/// path. A missing root is an empty tree; a name that is not UTF-8 is an error naming it.
+pub fn walk(root: &Path, links: Links) -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    if !root.exists() {
+        return Ok(out);
+    }
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).with_context(|| format!("cannot read {}", d.display()))? {
+            let e = e.with_context(|| format!("cannot read {}", d.display()))?;
+            let p = e.path();
+            let ft = e.file_type().with_context(|| format!("cannot stat {}", p.display()))?;
+            let take = ft.is_file()
+                || (links == Links::FollowFiles && ft.is_symlink() && std::fs::metadata(&p).is_ok_and(|m| m.is_file()));
+            if ft.is_dir() {
+                stack.push(p);
+            } else if take {
+                out.push((relative(root, &p)?, p));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// `path` below `root`, `/`-separated.
+fn relative(root: &Path, path: &Path) -> Result<String> {
+    let rel = path.strip_prefix(root).with_context(|| format!("{} is not below {}", path.display(), root.display()))?;
+    let mut parts = Vec::new();
+    for c in rel.components() {
+        match c.as_os_str().to_str() {
+            Some(s) => parts.push(s),
+            None => bail!("{}: file name is not UTF-8", path.display()),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+/// Every regular file under `root` (symlinks skipped), as [`walk`] gives them.
+pub fn files_under(root: &Path) -> Result<Vec<(String, PathBuf)>> {
+    walk(root, Links::Skip)
+}
+
+/// Lower-case hex digest of a file's bytes.
+pub fn hash_file<D: Digest>(path: &Path) -> Result<String> {
+    let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut h = D::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// The SHA-256 of a file.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    hash_file::<Sha256>(path)
+}
+
+/// Do two files hold the same bytes? (The same inode always does.)
+pub fn same_content(a: &Path, b: &Path) -> Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let ma = std::fs::metadata(a).with_context(|| format!("cannot stat {}", a.display()))?;
+    let mb = std::fs::metadata(b).with_context(|| format!("cannot stat {}", b.display()))?;
+    if ma.len() != mb.len() {
+        return Ok(false);
+    }
+    if ma.dev() == mb.dev() && ma.ino() == mb.ino() {
+        return Ok(true);
+    }
+    Ok(sha256_file(a)? == sha256_file(b)?)
+}
+
+/// Hard-link `src` to `dest` (replacing what is there), copying across filesystems.
+pub fn link_or_copy(src: &Path, dest: &Path) -> Result<()> {
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    if dest.symlink_metadata().is_ok() {
+        std::fs::remove_file(dest).with_context(|| format!("cannot replace {}", dest.display()))?;
+    }
+    std::fs::hard_link(src, dest)
+        .or_else(|_| std::fs::copy(src, dest).map(|_| ()))
+        .with_context(|| format!("cannot place {} at {}", src.display(), dest.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walk_sorts_skips_or_follows_links() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        write_atomic(&r.join("b/2.deb"), b"x").unwrap();
+        write_atomic(&r.join("a.deb"), b"y").unwrap();
+        std::os::unix::fs::symlink(r.join("a.deb"), r.join("b/link.deb")).unwrap();
+        std::os::unix::fs::symlink(r.join("b"), r.join("dirlink")).unwrap();
+        let names = |l| walk(r, l).unwrap().into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+        assert_eq!(names(Links::Skip), ["a.deb", "b/2.deb"]);
+        assert_eq!(names(Links::FollowFiles), ["a.deb", "b/2.deb", "b/link.deb"]);
+        assert!(walk(&r.join("missing"), Links::Skip).unwrap().is_empty());
+    }
+
+    #[test]
+    fn same_content_and_hash() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b, c) = (d.path().join("a"), d.path().join("b"), d.path().join("c"));
+        write_atomic(&a, b"hello").unwrap();
+        write_atomic(&b, b"hello").unwrap();
+        write_atomic(&c, b"hellp").unwrap();
+        assert!(same_content(&a, &b).unwrap());
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&a).unwrap().permissions().mode() & 0o777, 0o644);
+        assert!(!same_content(&a, &c).unwrap());
+        assert_eq!(sha256_file(&a).unwrap(), "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+        link_or_copy(&a, &c).unwrap();
+        assert!(same_content(&a, &c).unwrap());
+    }
+}
