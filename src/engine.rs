@@ -17,6 +17,8 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 
+use crate::arch::Arch;
+
 /// When to pull a build image from its registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PullPolicy {
@@ -32,9 +34,13 @@ pub struct Engine {
     live: Arc<Mutex<BTreeSet<String>>>,
 }
 
-/// Docker's platform string for an osrepo arch name.
-pub fn platform(arch: &str) -> String {
-    format!("linux/{arch}")
+/// Why there is no engine to talk to.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot use Docker engine address {address} ({source})")]
+    BadAddress { address: String, source: bollard::errors::Error },
+    #[error("no Docker engine answers at {address} ({source}); {HOW_TO_START}")]
+    Unreachable { address: String, source: bollard::errors::Error },
 }
 
 const HOW_TO_START: &str = "start one with `scripts/setup-engine.sh` (installs docker.io and runs dockerd), \
@@ -42,19 +48,19 @@ or point DOCKER_HOST at a running engine (unix:///path/docker.sock or tcp://host
 
 impl Engine {
     /// Connect as DOCKER_HOST says (unix socket by default), negotiate the API version, ping.
-    pub async fn connect() -> Result<Engine> {
-        let where_ = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-        let docker = Docker::connect_with_defaults()
-            .with_context(|| format!("cannot use Docker engine address {where_}"))?
-            .with_timeout(Duration::from_secs(3600));
-        let docker = docker
-            .negotiate_version()
-            .await
-            .map_err(|e| anyhow::anyhow!("no Docker engine answers at {where_} ({e}); {HOW_TO_START}"))?;
-        docker
-            .ping()
-            .await
-            .map_err(|e| anyhow::anyhow!("no Docker engine answers at {where_} ({e}); {HOW_TO_START}"))?;
+    pub async fn connect() -> Result<Engine, EngineError> {
+        let address = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        let docker = match Docker::connect_with_defaults() {
+            Ok(d) => d.with_timeout(Duration::from_secs(3600)),
+            Err(source) => return Err(EngineError::BadAddress { address, source }),
+        };
+        let docker = match docker.negotiate_version().await {
+            Ok(d) => d,
+            Err(source) => return Err(EngineError::Unreachable { address, source }),
+        };
+        if let Err(source) = docker.ping().await {
+            return Err(EngineError::Unreachable { address, source });
+        }
         Ok(Engine { docker, live: Arc::default() })
     }
 
@@ -72,9 +78,9 @@ impl Engine {
     }
 
     /// Make sure `reference` exists locally for `arch`, pulling according to `policy`.
-    pub async fn ensure_image(&self, reference: &str, arch: &str, policy: PullPolicy) -> Result<()> {
+    pub async fn ensure_image(&self, reference: &str, arch: Arch, policy: PullPolicy) -> Result<()> {
         let have = self.image_arch(reference).await?;
-        let wrong_arch = matches!(&have, Some(a) if a != arch);
+        let wrong_arch = matches!(&have, Some(a) if a != arch.oci());
         let pull = match policy {
             PullPolicy::Always => true,
             PullPolicy::Missing => have.is_none() || wrong_arch,
@@ -92,15 +98,15 @@ impl Engine {
             }
             return Ok(());
         }
-        tracing::info!("pulling {reference} for {}", platform(arch));
-        let opts = CreateImageOptionsBuilder::default().from_image(reference).platform(&platform(arch)).build();
+        tracing::info!("pulling {reference} for {}", arch.platform());
+        let opts = CreateImageOptionsBuilder::default().from_image(reference).platform(&arch.platform()).build();
         let mut s = self.docker.create_image(Some(opts), None, None);
         while let Some(item) = s.next().await {
             if let Err(e) = item {
                 bail!(
                     "cannot pull image {reference} for {} ({e}); where no registry is reachable, \
                      build it with `osrepo image bootstrap <distro> --arch {arch}`",
-                    platform(arch)
+                    arch.platform()
                 );
             }
         }
@@ -109,7 +115,7 @@ impl Engine {
 
     /// Build an image tagged `tag` for `arch` from a root filesystem tarball
     /// (`FROM scratch` + `ADD rootfs.tar /`; the build endpoint honours the platform).
-    pub async fn build_from_rootfs(&self, tag: &str, arch: &str, rootfs_tar: &Path) -> Result<()> {
+    pub async fn build_from_rootfs(&self, tag: &str, arch: Arch, rootfs_tar: &Path) -> Result<()> {
         let mut ctx = tar::Builder::new(Vec::new());
         let dockerfile = b"FROM scratch\nADD rootfs.tar /\nCMD [\"bash\"]\n";
         let mut h = tar::Header::new_gnu();
@@ -123,7 +129,7 @@ impl Engine {
         let opts = BuildImageOptionsBuilder::default()
             .dockerfile("Dockerfile")
             .t(tag)
-            .platform(&platform(arch))
+            .platform(&arch.platform())
             .rm(true)
             .forcerm(true)
             .build();
@@ -139,7 +145,7 @@ impl Engine {
 
     /// Create and start a container that idles until removed.
     pub async fn start(&self, spec: &ContainerSpec) -> Result<Container> {
-        let opts = CreateContainerOptionsBuilder::default().platform(&platform(&spec.arch)).build();
+        let opts = CreateContainerOptionsBuilder::default().platform(&spec.arch.platform()).build();
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
             entrypoint: Some(vec!["sleep".into()]),
@@ -179,10 +185,10 @@ impl Engine {
 }
 
 /// What a build container needs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ContainerSpec {
     pub image: String,
-    pub arch: String,
+    pub arch: Arch,
     /// `host:container:ro` bind mounts.
     pub binds: Vec<String>,
     /// Network mode (`none` for verification); None is the engine default.

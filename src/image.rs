@@ -111,9 +111,9 @@ pub fn host_mirror(sources: &[HostSource], role: SourceRole, codename: &str) -> 
 }
 
 /// What `osrepo image bootstrap` is asked for.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct BootstrapOptions {
-    pub arch: String,
+    pub arch: crate::arch::Arch,
     pub mirror: Option<String>,
     pub security_mirror: Option<String>,
     /// Tag to give the image (default: the distro's image reference for the arch).
@@ -130,7 +130,7 @@ pub async fn bootstrap(engine: &Engine, distro: &Distro, opts: &BootstrapOptions
     }
     let tag = match &opts.tag {
         Some(t) => t.clone(),
-        None => distro.image_for(&opts.arch)?.to_string(),
+        None => distro.image_for(opts.arch)?.to_string(),
     };
     let codename = distro.codename();
     let host = host_sources();
@@ -181,7 +181,7 @@ pub async fn bootstrap(engine: &Engine, distro: &Distro, opts: &BootstrapOptions
     if !status.success() {
         bail!("tar of the root filesystem failed ({status})");
     }
-    engine.build_from_rootfs(&tag, &opts.arch, &tarball).await?;
+    engine.build_from_rootfs(&tag, opts.arch, &tarball).await?;
     Ok(tag)
 }
 

@@ -1,17 +1,21 @@
 //! osrepo: declarative offline OS package repositories.
 //!
-//! The pipeline, one module per stage:
-//! config → plan → resolve (in containers, via `engine`) → fetch (verify) → index → sign → emit → publish.
+//! The pipeline (`pipeline`), one module per stage: config → plan → resolve (in build
+//! containers via `engine`) → fetch (verified into the `cache`) → index → sign → emit →
+//! publish. Everything that differs between package families lives behind one trait in
+//! `family`. See ARCHITECTURE.md.
 
-pub mod build;
+pub mod arch;
+pub mod cache;
 pub mod config;
 pub mod emit;
 pub mod engine;
-pub mod fetch;
+pub mod family;
 pub mod fsutil;
 pub mod image;
 pub mod index;
 pub mod lock;
+pub mod pipeline;
 pub mod plan;
 pub mod publish;
 pub mod resolve;

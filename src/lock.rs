@@ -39,9 +39,63 @@ pub struct LockedJob {
     /// rpm: the module metadata of the closure's module streams.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modules: Option<String>,
-    /// rpm: upstream package signing keys by file name (armored text, or `hex:` bytes).
+    /// rpm: upstream package signing keys by file name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub keys: BTreeMap<String, String>,
+    pub keys: BTreeMap<String, UpstreamKey>,
+}
+
+/// An upstream package signing key as the upstream ships it. On disk (lock, digests) an
+/// armored key is its text and a binary one `hex:` and its bytes in hex.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum UpstreamKey {
+    Armored(String),
+    Binary(Vec<u8>),
+}
+
+impl UpstreamKey {
+    /// Armored when the bytes are text holding an armor header, binary otherwise.
+    pub fn from_bytes(b: &[u8]) -> UpstreamKey {
+        match std::str::from_utf8(b) {
+            Ok(t) if t.contains("-----BEGIN") => UpstreamKey::Armored(t.to_string()),
+            _ => UpstreamKey::Binary(b.to_vec()),
+        }
+    }
+
+    /// The key file's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            UpstreamKey::Armored(t) => t.as_bytes(),
+            UpstreamKey::Binary(b) => b,
+        }
+    }
+
+    /// The lock encoding.
+    pub fn encoded(&self) -> String {
+        match self {
+            UpstreamKey::Armored(t) => t.clone(),
+            UpstreamKey::Binary(b) => format!("hex:{}", hex::encode(b)),
+        }
+    }
+
+    pub fn decode(s: &str) -> Result<UpstreamKey, hex::FromHexError> {
+        match s.strip_prefix("hex:") {
+            Some(h) => hex::decode(h).map(UpstreamKey::Binary),
+            None => Ok(UpstreamKey::Armored(s.to_string())),
+        }
+    }
+}
+
+impl Serialize for UpstreamKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.encoded())
+    }
+}
+
+impl<'de> Deserialize<'de> for UpstreamKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<UpstreamKey, D::Error> {
+        let s = String::deserialize(d)?;
+        UpstreamKey::decode(&s).map_err(|e| serde::de::Error::custom(format!("upstream key: bad hex ({e})")))
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,7 +138,7 @@ impl Lock {
             if !job.keys.is_empty() {
                 t.push_str("    keys:\n");
                 for (k, v) in &job.keys {
-                    t.push_str(&format!("      {}: {}\n", q(k), q(v)));
+                    t.push_str(&format!("      {}: {}\n", q(k), q(&v.encoded())));
                 }
             }
             t.push_str("    packages:\n");
@@ -281,7 +335,10 @@ mod tests {
                 resolved: 1767225600,
                 packages: vec![pkg("zz", "1:2.0-1"), pkg("a\"b", "1.0~rc1")],
                 modules: Some("---\ndocument: modulemd\n...\n".into()),
-                keys: BTreeMap::from([("k.asc".to_string(), "-----BEGIN PGP\nx\n".to_string())]),
+                keys: BTreeMap::from([
+                    ("k.asc".to_string(), UpstreamKey::Armored("-----BEGIN PGP\nx\n".to_string())),
+                    ("k.gpg".to_string(), UpstreamKey::Binary(vec![0, 0xff])),
+                ]),
             },
         );
         let t = l.render();
@@ -291,6 +348,8 @@ mod tests {
         let back = Lock::load(&p).unwrap();
         assert_eq!(back.render(), t);
         assert_eq!(back.jobs["debian12/amd64"].packages.len(), 2);
+        assert!(t.contains("\"k.gpg\": \"hex:00ff\""), "{t}");
+        assert_eq!(back.jobs["debian12/amd64"].keys["k.gpg"], UpstreamKey::Binary(vec![0, 0xff]));
         // one line per package, sorted
         let lines: Vec<&str> = t.lines().filter(|l| l.trim_start().starts_with("- {")).collect();
         assert_eq!(lines.len(), 2);

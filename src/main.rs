@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use osrepo::build::{self, BuildContext};
+use osrepo::arch::Arch;
+use osrepo::pipeline::{self as build, decide::LockMode, BuildContext};
 use osrepo::config::{distro, PackageSet};
 use osrepo::engine::{Engine, PullPolicy};
 use osrepo::plan::{self, PlanOptions};
@@ -100,7 +101,7 @@ struct BuildArgs {
     key: KeyArgs,
     /// Arches to build (default: those the distro file lists).
     #[arg(long, value_delimiter = ',')]
-    arch: Option<Vec<String>>,
+    arch: Option<Vec<Arch>>,
     /// When to pull build images.
     #[arg(long, value_enum, default_value = "missing")]
     pull: PullPolicy,
@@ -225,7 +226,7 @@ enum ImageCmd {
     Bootstrap {
         distro: String,
         #[arg(long, default_value = "amd64")]
-        arch: String,
+        arch: Arch,
         /// Archive mirror (default: from the host's apt sources).
         #[arg(long)]
         mirror: Option<String>,
@@ -275,7 +276,7 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Lock(a) => cmd_build(a, true).await,
         Cmd::Diff { a, b, json } => cmd_diff(&a, &b, json),
         Cmd::Cache(CacheCmd::Gc { cache, lock }) => {
-            let c = osrepo::fetch::Cache::open(&cache.unwrap_or_else(osrepo::fetch::Cache::default_dir))?;
+            let c = osrepo::cache::Cache::open(&cache.unwrap_or_else(osrepo::cache::Cache::default_dir))?;
             let mut keep = std::collections::BTreeSet::new();
             for l in &lock {
                 keep.extend(osrepo::lock::Lock::load(l)?.digests());
@@ -296,7 +297,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             if let Some(dir) = oci {
                 let layer = dest.join(format!("{name}-all.tar.gz"));
-                osrepo::publish::pack::write_oci(&dir, &layer, &name, osrepo::plan::host_arch())?;
+                osrepo::publish::pack::write_oci(&dir, &layer, &name, Arch::host().oci())?;
                 println!("{}", dir.display());
             }
             Ok(())
@@ -330,7 +331,25 @@ async fn run(cli: Cli) -> Result<()> {
 
 async fn cmd_build(a: BuildArgs, lock_only: bool) -> Result<()> {
     let packages = PackageSet::load(&a.config.packages)?;
-    let distros = build::load_distros(&a.config.distros, &a.distro)?;
+    let distros = distro::load_many(&a.config.distros, &a.distro)?;
+    let jobs = plan::plan(&packages, &distros, &plan_options(&a)?)?;
+    let ctx = build_context(&a, lock_only).await?;
+    let started = std::time::Instant::now();
+    let result = tokio::select! {
+        r = build::build(&ctx, jobs) => r,
+        _ = tokio::signal::ctrl_c() => {
+            if let Ok(engine) = &ctx.engine {
+                engine.remove_all().await;
+            }
+            bail!("interrupted; {} is unchanged", a.out.display());
+        }
+    };
+    let outcome = result?;
+    print!("{}", build::summary_table(&outcome.reports));
+    finish(&outcome, &a.out, lock_only, started.elapsed().as_secs_f64())
+}
+
+fn plan_options(a: &BuildArgs) -> Result<PlanOptions> {
     let mut images = BTreeMap::new();
     for i in &a.images {
         let (d, r) = i.split_once('=').with_context(|| format!("--image {i:?}: expected DISTRO=REF"))?;
@@ -343,42 +362,35 @@ async fn cmd_build(a: BuildArgs, lock_only: bool) -> Result<()> {
     } else {
         None
     };
-    let jobs = plan::plan(&packages, &distros, &PlanOptions { arches: a.arch.clone(), images, recommends })?;
-    let key = a.key.load()?;
-    let engine = Engine::connect().await?;
-    let ctx = BuildContext {
-        engine: engine.clone(),
+    Ok(PlanOptions { arches: a.arch.clone(), images, recommends })
+}
+
+async fn build_context(a: &BuildArgs, lock_only: bool) -> Result<BuildContext> {
+    let cache_dir = a.cache.clone().unwrap_or_else(osrepo::cache::Cache::default_dir);
+    let lock_path =
+        a.lock.clone().unwrap_or_else(|| a.config.packages.parent().unwrap_or(Path::new(".")).join("osrepo.lock"));
+    Ok(BuildContext {
+        key: a.key.load()?,
+        // Without an engine, only the jobs that need a container fail.
+        engine: Engine::connect().await,
         out: a.out.clone(),
-        key,
         pull: a.pull,
         base_url: a.base_url.clone(),
-        mirror: a.mirror.clone(),
-        security_mirror: a.security_mirror.clone(),
+        overrides: osrepo::family::Overrides { mirror: a.mirror.clone(), security_mirror: a.security_mirror.clone() },
         date: build::build_date()?,
         date_fixed: std::env::var_os("SOURCE_DATE_EPOCH").is_some(),
-        cache: osrepo::fetch::Cache::open(&a.cache.clone().unwrap_or_else(osrepo::fetch::Cache::default_dir))?,
-        lock_path: a
-            .lock
-            .clone()
-            .unwrap_or_else(|| a.config.packages.parent().unwrap_or(Path::new(".")).join("osrepo.lock")),
-        locked: a.locked,
-        update_lock: a.update_lock,
+        cache: osrepo::cache::Cache::open(&cache_dir)?,
+        lock_path,
+        lock_mode: LockMode { locked: a.locked, update: a.update_lock },
         lock_only,
         jobs: a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
-    };
-    let started = std::time::Instant::now();
-    let result = tokio::select! {
-        r = build::build(&ctx, jobs) => r,
-        _ = tokio::signal::ctrl_c() => {
-            engine.remove_all().await;
-            bail!("interrupted; {} is unchanged", a.out.display());
-        }
-    };
-    let outcome = result?;
-    print!("{}", build::summary_table(&outcome.reports));
-    let secs = started.elapsed().as_secs_f64();
+    })
+}
+
+/// The last line of a build and its exit status.
+fn finish(outcome: &build::BuildOutcome, out: &Path, lock_only: bool, secs: f64) -> Result<()> {
     if outcome.unchanged {
-        println!("{} is up to date ({secs:.2} s)", a.out.display());
+        println!("{} is up to date ({secs:.2} s)", out.display());
         return Ok(());
     }
     if lock_only {
@@ -390,16 +402,16 @@ async fn cmd_build(a: BuildArgs, lock_only: bool) -> Result<()> {
     }
     match (outcome.published, outcome.failures.is_empty()) {
         (true, true) => {
-            println!("published {} in {secs:.1} s", a.out.display());
+            println!("published {} in {secs:.1} s", out.display());
             Ok(())
         }
         (true, false) => bail!(
             "{}\n{} job(s) failed; the other distros were published to {}",
             outcome.failures.join("\n"),
             outcome.failures.len(),
-            a.out.display()
+            out.display()
         ),
-        (false, _) => bail!("{}\nnothing was published; {} is unchanged", outcome.failures.join("\n"), a.out.display()),
+        (false, _) => bail!("{}\nnothing was published; {} is unchanged", outcome.failures.join("\n"), out.display()),
     }
 }
 
@@ -417,7 +429,7 @@ fn cmd_list(name: Option<&str>, config: &ConfigArgs) -> Result<()> {
                         distro::ImageRef::One(s) => s.clone(),
                         distro::ImageRef::PerArch(m) => m.values().cloned().collect::<Vec<_>>().join(","),
                     },
-                    d.arches.join(",")
+                    d.arches.iter().map(|a| a.deb()).collect::<Vec<_>>().join(",")
                 );
             }
         }
@@ -465,7 +477,7 @@ fn cmd_index_deb(
     deb::write_dist(root, &meta, component, &by_arch)?;
     let dist = root.join("dists").join(codename);
     if let Some(k) = key {
-        build::sign_dist(&k, &dist, meta.date)?;
+        osrepo::family::deb::sign_dist(&k, &dist, meta.date)?;
     }
     eprintln!("indexed {} packages into {}", records.len(), dist.display());
     Ok(())
@@ -487,7 +499,7 @@ fn cmd_index_rpm(dir: &Path, key: Option<&Path>, compress: &str, changelog_limit
     let opts = RepodataOptions { compression, changelog_limit, revision: date.timestamp().max(0) as u64 };
     rpmidx::write_repodata(dir, &records, &[], &opts)?;
     if let Some(k) = key {
-        build::sign_repomd(&k, dir, date)?;
+        osrepo::family::rpm::sign_repomd(&k, dir, date)?;
     }
     eprintln!("indexed {} packages into {}", records.len(), dir.join("repodata").display());
     Ok(())

@@ -4,13 +4,15 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 
+use crate::arch::Arch;
+use crate::config::distro::ResolveOn;
 use crate::config::{Distro, PackageSet, PackageSpec};
 
 /// One unit of work: a distro on one arch.
 #[derive(Debug, Clone)]
 pub struct Job {
     pub distro: Distro,
-    pub arch: String,
+    pub arch: Arch,
     pub specs: Vec<PackageSpec>,
     pub image: String,
     pub recommends: bool,
@@ -20,11 +22,8 @@ impl Job {
     /// The arch of the build container: the host's own when the distro resolves foreign
     /// arches natively (apt's APT::Architecture, dnf's --forcearch), else the job's arch
     /// (emulated by the engine).
-    pub fn container_arch(&self) -> String {
-        match self.distro.resolve_on {
-            crate::config::distro::ResolveOn::Native => host_arch().to_string(),
-            crate::config::distro::ResolveOn::Target => self.arch.clone(),
-        }
+    pub fn container_arch(&self) -> Arch {
+        container_arch(&self.distro, self.arch)
     }
 
     /// `debian12/amd64`, for logs and errors.
@@ -37,7 +36,7 @@ impl Job {
 #[derive(Debug, Clone, Default)]
 pub struct PlanOptions {
     /// Arches to build; None means each distro's own list.
-    pub arches: Option<Vec<String>>,
+    pub arches: Option<Vec<Arch>>,
     /// `--image distro=REF` overrides.
     pub images: BTreeMap<String, String>,
     /// Global Recommends override.
@@ -65,7 +64,8 @@ pub fn plan(packages: &PackageSet, distros: &[Distro], opts: &PlanOptions) -> Re
             Some(a) => {
                 for x in a {
                     if !d.arches.contains(x) {
-                        bail!("distro {} does not support arch {x} (its file lists {})", d.name, d.arches.join(", "));
+                        let known: Vec<&str> = d.arches.iter().map(|a| a.deb()).collect();
+                        bail!("distro {} does not support arch {x} (its file lists {})", d.name, known.join(", "));
                     }
                 }
                 a.clone()
@@ -75,13 +75,7 @@ pub fn plan(packages: &PackageSet, distros: &[Distro], opts: &PlanOptions) -> Re
         for arch in arches {
             let image = match opts.images.get(&d.name) {
                 Some(i) => i.clone(),
-                None => {
-                    let on = match d.resolve_on {
-                        crate::config::distro::ResolveOn::Native => host_arch().to_string(),
-                        crate::config::distro::ResolveOn::Target => arch.clone(),
-                    };
-                    d.image_for(&on).or_else(|_| d.image_for(&arch))?.to_string()
-                }
+                None => d.image_for(container_arch(d, arch)).or_else(|_| d.image_for(arch))?.to_string(),
             };
             jobs.push(Job {
                 distro: d.clone(),
@@ -95,11 +89,11 @@ pub fn plan(packages: &PackageSet, distros: &[Distro], opts: &PlanOptions) -> Re
     Ok(jobs)
 }
 
-/// This machine's arch in osrepo's (Debian's) spelling.
-pub fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
+/// The arch of a job's build container: the host's own when the distro resolves foreign
+/// arches natively, else the job's arch (emulated by the engine).
+fn container_arch(d: &Distro, arch: Arch) -> Arch {
+    match d.resolve_on {
+        ResolveOn::Native => Arch::host(),
+        ResolveOn::Target => arch,
     }
 }

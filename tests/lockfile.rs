@@ -120,9 +120,27 @@ fn debian12_lock_locked_noop_incremental_reproducible() {
     let env = Env::new("lock-deb", "debian12:\n  - jq\n  - tzdata\n");
     let cache1 = env.dir.join("cache1");
     let out1 = env.dir.join("out1");
+    let (lines, lock_text) = lock_then_locked_build_then_noop(&env, &cache1, &out1);
+    let out2 = reproducible_from_an_empty_cache(&env, &out1, lines.len());
+    let jq_sha = lines["jq"].split("sha256: \"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    tampered_lock_names_the_package(&env, &lock_text, &jq_sha);
+    corrupted_cache_entry_is_fetched_again(&env, &cache1, &out2, &jq_sha);
+    let old_lock = changed_inputs_resolve_again(&env, &cache1, &out1, &lines);
 
+    // diff between two output trees, and between the two locks, names the added packages.
+    let o = run(osrepo().arg("diff").arg(&out2).arg(&out1), true);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("debian/bookworm/amd64:") && text.contains("  + socat "), "{text}");
+    // diff between the two locks names the added packages.
+    let o = run(osrepo().arg("diff").arg(&old_lock).arg(env.lock_path()), true);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("debian12/amd64:") && text.contains("  + socat "), "{text}");
+}
+
+/// lock, build --locked, then a no-op rebuild. Returns the lock's package lines and text.
+fn lock_then_locked_build_then_noop(env: &Env, cache1: &Path, out1: &Path) -> (BTreeMap<String, String>, String) {
     // lock: resolves and writes osrepo.lock with every package of the closure.
-    run(&mut env.cmd("lock", &cache1, &[]), true);
+    run(&mut env.cmd("lock", cache1, &[]), true);
     let lines = lock_lines(&env.lock_path());
     for p in ["jq", "libjq1", "libonig5", "tzdata", "libc6"] {
         let l = lines.get(p).unwrap_or_else(|| panic!("{p} not in the lock: {lines:?}"));
@@ -132,31 +150,34 @@ fn debian12_lock_locked_noop_incremental_reproducible() {
     assert!(lock_text.contains("inputs: \"sha256:"), "{lock_text}");
 
     // build --locked: exactly the lock, no resolution; everything is in the cache already.
-    let o = run(env.cmd("build", &cache1, &["--locked", "--out"]).arg(&out1), true);
+    let o = run(env.cmd("build", cache1, &["--locked", "--out"]).arg(out1), true);
     assert_eq!(fetched(&o), 0, "{}", String::from_utf8_lossy(&o.stdout));
-    let names: Vec<String> = index_entries(&out1, "amd64").into_iter().map(|(n, _)| n).collect();
+    let names: Vec<String> = index_entries(out1, "amd64").into_iter().map(|(n, _)| n).collect();
     assert_eq!(names.len(), lines.len());
 
     // No-op rebuild: no container, no download, no file rewritten.
-    let before = stat_tree(&out1);
+    let before = stat_tree(out1);
     let started = std::time::Instant::now();
     let mut o = None;
-    let created = containers_created(|| o = Some(run(env.cmd("build", &cache1, &["--out"]).arg(&out1), true)));
+    let created = containers_created(|| o = Some(run(env.cmd("build", cache1, &["--out"]).arg(out1), true)));
     let noop_secs = started.elapsed().as_secs_f64() - 1.1;
     let o = o.unwrap();
     assert!(String::from_utf8_lossy(&o.stdout).contains("up to date"), "{}", String::from_utf8_lossy(&o.stdout));
     assert_eq!(created, 0, "a no-op build created containers");
-    assert_eq!(before, stat_tree(&out1), "a no-op build touched the tree");
+    assert_eq!(before, stat_tree(out1), "a no-op build touched the tree");
     eprintln!("no-op rebuild: {noop_secs:.2} s");
+    (lines, lock_text)
+}
 
-    // Reproducible: from the lock with an empty cache into another directory, byte for byte,
-    // and the same archives from pack.
+/// From the lock with an empty cache into another directory, byte for byte, and the same
+/// archives from pack. Returns the second tree.
+fn reproducible_from_an_empty_cache(env: &Env, out1: &Path, files: usize) -> PathBuf {
     let cache2 = env.dir.join("cache2");
     let out2 = env.dir.join("out2");
     let o = run(env.cmd("build", &cache2, &["--locked", "--out"]).arg(&out2), true);
-    assert_eq!(fetched(&o), lines.len(), "an empty cache must fetch every file");
-    assert_same_tree(&out1, &out2);
-    for (out, dest) in [(&out1, "pack1"), (&out2, "pack2")] {
+    assert_eq!(fetched(&o), files, "an empty cache must fetch every file");
+    assert_same_tree(out1, &out2);
+    for (out, dest) in [(out1, "pack1"), (out2.as_path(), "pack2")] {
         run(
             osrepo()
                 .env("SOURCE_DATE_EPOCH", EPOCH)
@@ -172,12 +193,14 @@ fn debian12_lock_locked_noop_incremental_reproducible() {
         std::fs::read(env.dir.join("pack2/sha256sum.txt")).unwrap(),
         "pack archives differ between the two builds"
     );
+    out2
+}
 
-    // A tampered checksum in the lock fails by package name (an empty cache forces a fetch).
+/// A tampered checksum in the lock fails by package name (an empty cache forces a fetch).
+fn tampered_lock_names_the_package(env: &Env, lock_text: &str, jq_sha: &str) {
     let tampered = env.dir.join("tampered.lock");
-    let jq_sha = lines["jq"].split("sha256: \"").nth(1).unwrap().split('"').next().unwrap().to_string();
     let bad_sha = format!("{}{}", if jq_sha.starts_with('0') { "1" } else { "0" }, &jq_sha[1..]);
-    std::fs::write(&tampered, lock_text.replace(&jq_sha, &bad_sha)).unwrap();
+    std::fs::write(&tampered, lock_text.replace(jq_sha, &bad_sha)).unwrap();
     let o = run(
         env.cmd("build", &env.dir.join("cache3"), &["--locked", "--out"])
             .arg(env.dir.join("out3"))
@@ -187,45 +210,41 @@ fn debian12_lock_locked_noop_incremental_reproducible() {
     );
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("jq ") && err.contains("does not match the lock"), "{}", tail(&err, 20));
+}
 
-    // A corrupted cache entry is detected, fetched again, and the output is right.
-    let cached = cache1.join("files").join(&jq_sha[..2]).join(&jq_sha);
+/// A corrupted cache entry is detected, fetched again, and the output is right.
+fn corrupted_cache_entry_is_fetched_again(env: &Env, cache1: &Path, out2: &Path, jq_sha: &str) {
+    let cached = cache1.join("files").join(&jq_sha[..2]).join(jq_sha);
     let mut data = std::fs::read(&cached).unwrap();
     data[100] ^= 0xff;
     std::fs::write(&cached, data).unwrap();
     let out4 = env.dir.join("out4");
-    let o = run(env.cmd("build", &cache1, &["--locked", "--out"]).arg(&out4), true);
+    let o = run(env.cmd("build", cache1, &["--locked", "--out"]).arg(&out4), true);
     assert_eq!(fetched(&o), 1, "only the corrupted file is fetched again");
     // (out1 shares the corrupted inode through its hard link; out2 came from another cache.)
-    assert_same_tree(&out2, &out4);
+    assert_same_tree(out2, &out4);
+}
 
-    // Changed packages.yaml: --locked refuses; a plain build resolves again and fetches only
-    // the new files.
+/// Changed packages.yaml: --locked refuses; a plain build resolves again and fetches only
+/// the new files, and is followed by a no-op. Returns a copy of the old lock.
+fn changed_inputs_resolve_again(env: &Env, cache1: &Path, out1: &Path, lines: &BTreeMap<String, String>) -> PathBuf {
     let old_lock = env.dir.join("old.lock");
     std::fs::copy(env.lock_path(), &old_lock).unwrap();
     std::fs::write(&env.packages, "debian12:\n  - jq\n  - tzdata\n  - socat\n").unwrap();
-    let o = run(env.cmd("build", &cache1, &["--locked", "--out"]).arg(&out1), false);
+    let o = run(env.cmd("build", cache1, &["--locked", "--out"]).arg(out1), false);
     assert!(String::from_utf8_lossy(&o.stderr).contains("--update-lock"), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = run(env.cmd("build", &cache1, &["--out"]).arg(&out1), true);
+    let o = run(env.cmd("build", cache1, &["--out"]).arg(out1), true);
     let new_lines = lock_lines(&env.lock_path());
     let new_files = new_lines.keys().filter(|k| !lines.contains_key(*k)).count();
     assert!(new_lines.contains_key("socat") && new_files >= 1);
     assert_eq!(fetched(&o), new_files, "only the new files may be fetched:\n{}", String::from_utf8_lossy(&o.stdout));
-    assert!(index_entries(&out1, "amd64").iter().any(|(n, _)| n == "socat"));
+    assert!(index_entries(out1, "amd64").iter().any(|(n, _)| n == "socat"));
     // A build that resolved is followed by a no-op too (the lock read back equals the one written).
     let lock_before = std::fs::read(env.lock_path()).unwrap();
-    let o = run(env.cmd("build", &cache1, &["--out"]).arg(&out1), true);
+    let o = run(env.cmd("build", cache1, &["--out"]).arg(out1), true);
     assert!(String::from_utf8_lossy(&o.stdout).contains("up to date"), "{}", String::from_utf8_lossy(&o.stdout));
     assert_eq!(lock_before, std::fs::read(env.lock_path()).unwrap(), "a no-op build rewrote the lock");
-
-    // diff between two output trees, and between the two locks, names the added packages.
-    let o = run(osrepo().arg("diff").arg(&out2).arg(&out1), true);
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("debian/bookworm/amd64:") && text.contains("  + socat "), "{text}");
-    // diff between the two locks names the added packages.
-    let o = run(osrepo().arg("diff").arg(&old_lock).arg(env.lock_path()), true);
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("debian12/amd64:") && text.contains("  + socat "), "{text}");
+    old_lock
 }
 
 #[test]

@@ -37,24 +37,23 @@ use serde::{Deserialize, Serialize};
 
 use super::packages::located;
 use super::Family;
-
-/// The arches osrepo knows, in Debian's spelling (the rpm side maps them to basearch names).
-pub const KNOWN_ARCHES: &[&str] = &["amd64", "arm64"];
-
-/// The rpm basearch of an osrepo arch.
-pub fn basearch(arch: &str) -> &str {
-    match arch {
-        "amd64" => "x86_64",
-        "arm64" => "aarch64",
-        other => other,
-    }
-}
+use crate::arch::Arch;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ImageRef {
     One(String),
     PerArch(BTreeMap<String, String>),
+}
+
+impl ImageRef {
+    /// The value for an arch (the one value, or the arch's entry).
+    pub fn for_arch(&self, arch: Arch) -> Option<&str> {
+        match self {
+            ImageRef::One(s) => Some(s),
+            ImageRef::PerArch(m) => m.get(arch.deb()).map(String::as_str),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,13 +159,7 @@ impl ExtraRepo {
 
 /// `upstreams/<name>.yaml`: one upstream repo, per family.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Upstream {
-    #[serde(default)]
-    deb: Option<ExtraRepo>,
-    #[serde(default)]
-    rpm: Option<ExtraRepo>,
-}
+struct Upstream(BTreeMap<Family, ExtraRepo>);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -178,7 +171,7 @@ pub struct Distro {
     #[serde(default)]
     pub codename: Option<String>,
     pub image: ImageRef,
-    pub arches: Vec<String>,
+    pub arches: Vec<Arch>,
     pub groups: Vec<String>,
     #[serde(default)]
     pub recommends: Option<bool>,
@@ -234,11 +227,11 @@ impl Distro {
                 .replace("{release}", &self.release)
         };
         let u: Upstream = serde_yaml::from_str(&fill(&text)).map_err(|e| anyhow::anyhow!("{}", located(&p, &e)))?;
-        let mut r = match self.family {
-            Family::Deb => u.deb,
-            Family::Rpm => u.rpm,
-        }
-        .with_context(|| format!("{}: upstream {name} has no {} section", p.display(), self.family))?;
+        let mut r = u
+            .0
+            .get(&self.family)
+            .cloned()
+            .with_context(|| format!("{}: upstream {name} has no {} section", p.display(), self.family))?;
         r.name = name.to_string();
         if let Some(k) = &r.key_file {
             if k.is_relative() {
@@ -261,20 +254,12 @@ impl Distro {
                 bail!("{f}: name {:?} does not match the file name {stem:?}", self.name);
             }
         }
-        if self.family == Family::Deb && self.codename.is_none() {
-            bail!("{f}: distro {} is a deb distro and needs a codename", self.name);
-        }
         if self.arches.is_empty() {
             bail!("{f}: distro {} lists no arches", self.name);
         }
-        for a in &self.arches {
-            if !KNOWN_ARCHES.contains(&a.as_str()) {
-                bail!("{f}: distro {}: unknown arch {a:?} (known: {})", self.name, KNOWN_ARCHES.join(", "));
-            }
-        }
         if let ImageRef::PerArch(m) = &self.image {
             for a in &self.arches {
-                if !m.contains_key(a) {
+                if !m.contains_key(a.deb()) {
                     bail!("{f}: distro {}: no image given for arch {a}", self.name);
                 }
             }
@@ -282,7 +267,7 @@ impl Distro {
         for r in &self.repos {
             if let ImageRef::PerArch(m) = &r.baseurl {
                 for a in &self.arches {
-                    if !m.contains_key(a) {
+                    if !m.contains_key(a.deb()) {
                         bail!("{f}: distro {}: repo {} has no baseurl for arch {a}", self.name, r.name);
                     }
                 }
@@ -304,29 +289,13 @@ impl Distro {
                     r.name
                 );
             }
-            if self.family == Family::Rpm && !r.suites.is_empty() {
-                bail!(
-                    "{f}: distro {}: extra repo {}: suites are for deb distros (rpm repos take a url)",
-                    self.name,
-                    r.name
-                );
-            }
-            if self.family == Family::Deb && r.suites.is_empty() {
-                bail!("{f}: distro {}: extra repo {} lists no suites", self.name, r.name);
-            }
         }
-        Ok(())
+        crate::family::backend(self.family).validate(self)
     }
 
     /// The image reference for an arch.
-    pub fn image_for(&self, arch: &str) -> Result<&str> {
-        match &self.image {
-            ImageRef::One(s) => Ok(s),
-            ImageRef::PerArch(m) => m
-                .get(arch)
-                .map(String::as_str)
-                .with_context(|| format!("distro {}: no image for arch {arch}", self.name)),
-        }
+    pub fn image_for(&self, arch: Arch) -> Result<&str> {
+        self.image.for_arch(arch).with_context(|| format!("distro {}: no image for arch {arch}", self.name))
     }
 
     pub fn codename(&self) -> &str {
@@ -338,6 +307,11 @@ impl Distro {
         let p = repo.key_file.as_ref()?;
         Some(if p.is_absolute() { p.clone() } else { self.file.parent().unwrap_or(Path::new(".")).join(p) })
     }
+}
+
+/// Distros by name from a directory, in the order asked.
+pub fn load_many(dir: &Path, names: &[String]) -> Result<Vec<Distro>> {
+    names.iter().map(|n| load_one(dir, n)).collect()
 }
 
 /// Every distro file in a directory, sorted by name.
@@ -380,14 +354,14 @@ mod tests {
         }
         let d = all.iter().find(|d| d.name == "debian12").unwrap();
         assert_eq!(d.codename(), "bookworm");
-        assert_eq!(d.image_for("arm64").unwrap(), "arm64v8/debian:bookworm");
+        assert_eq!(d.image_for(Arch::Arm64).unwrap(), "arm64v8/debian:bookworm");
     }
 
     #[test]
     fn per_arch_images() {
         let t = MIN.replace("image: debian:bookworm", "image: {amd64: a/deb:12, arm64: b/deb:12}");
         let d = Distro::parse(Path::new("debian12.yaml"), &t).unwrap();
-        assert_eq!(d.image_for("arm64").unwrap(), "b/deb:12");
+        assert_eq!(d.image_for(Arch::Arm64).unwrap(), "b/deb:12");
         let t = MIN.replace("image: debian:bookworm", "image: {amd64: a/deb:12}");
         let e = Distro::parse(Path::new("debian12.yaml"), &t).unwrap_err().to_string();
         assert!(e.contains("no image given for arch arm64"), "{e}");

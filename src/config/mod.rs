@@ -9,19 +9,10 @@ use serde::{Deserialize, Serialize};
 pub use distro::{Distro, ExtraRepo};
 pub use packages::{PackageSet, PackageSpec, Selection};
 
-/// Package family: which tools resolve and which metadata is written.
+/// Package family: which tools resolve and which metadata is written (see `crate::family`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
     Deb,
     Rpm,
-}
-
-impl std::fmt::Display for Family {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Family::Deb => "deb",
-            Family::Rpm => "rpm",
-        })
-    }
 }

@@ -229,26 +229,12 @@ fn flatten(group: &Group, out: &mut Vec<String>) {
 impl PackageSpec {
     /// Split a spec into name and pin as the family's tools read it.
     pub fn parse(raw: &str, family: Family, group: &str) -> PackageSpec {
-        let (name, version) = match family {
-            Family::Deb => match raw.split_once('=') {
-                Some((n, v)) => (n.to_string(), Some(v.to_string())),
-                None => (raw.to_string(), None),
-            },
-            // dnf reads `name-version[-release]` itself; the name is the part before the
-            // first `-` that starts a version (a digit), which is how yum specs are written.
-            Family::Rpm => match rpm_split(raw) {
-                Some((n, v)) => (n.to_string(), Some(v.to_string())),
-                None => (raw.to_string(), None),
-            },
+        let (name, version) = match crate::family::backend(family).split_pin(raw) {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (raw.to_string(), None),
         };
         PackageSpec { raw: raw.to_string(), name, version, group: group.to_string() }
     }
-}
-
-fn rpm_split(raw: &str) -> Option<(&str, &str)> {
-    let bytes = raw.as_bytes();
-    (1..bytes.len())
-        .find_map(|i| (bytes[i - 1] == b'-' && bytes[i].is_ascii_digit() && i >= 2).then(|| (&raw[..i - 1], &raw[i..])))
 }
 
 /// serde_yaml places a duplicate-key error at the start of the map; find the second

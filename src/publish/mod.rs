@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::fsutil::{files_under, parent_of, same_content};
+use crate::fsutil::parent_of;
 
 /// A staging directory beside `out`. Dropped without `commit`, it is removed.
 pub struct Staging {
@@ -118,36 +118,6 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Store identical noarch RPMs of one distro release once: `os/<arch>/Packages/x.noarch.rpm`
-/// files with the same content become hard links of one another.
-pub fn dedup_noarch(root: &Path) -> Result<u64> {
-    let mut groups: std::collections::BTreeMap<(String, String), Vec<PathBuf>> = Default::default();
-    for (rel, p) in files_under(root)? {
-        let parts: Vec<&str> = rel.split('/').collect();
-        // <id>/<release>/os/<basearch>/Packages/<file>
-        if parts.len() == 6 && parts[2] == "os" && parts[4] == "Packages" && parts[5].ends_with(".noarch.rpm") {
-            groups.entry((format!("{}/{}", parts[0], parts[1]), parts[5].to_string())).or_default().push(p);
-        }
-    }
-    let mut saved = 0;
-    for files in groups.values() {
-        let first = &files[0];
-        for other in &files[1..] {
-            if same_content(first, other)? {
-                use std::os::unix::fs::MetadataExt;
-                let (a, b) = (std::fs::metadata(first)?, std::fs::metadata(other)?);
-                if a.ino() != b.ino() {
-                    let tmp = other.with_extension("rpm.osrepo-link");
-                    std::fs::hard_link(first, &tmp)?;
-                    std::fs::rename(&tmp, other)?;
-                    saved += a.len();
-                }
-            }
-        }
-    }
-    Ok(saved)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use sha2::Sha256;
 
 use crate::fsutil::files_under;
-use crate::config::distro::basearch;
+use crate::arch::Arch;
 
 /// Which files of a tree an arch's archive holds.
 pub fn files_for_arch(root: &Path, arch: &str) -> Result<Vec<(String, PathBuf)>> {
@@ -27,7 +27,8 @@ pub fn files_for_arch(root: &Path, arch: &str) -> Result<Vec<(String, PathBuf)>>
             }
         }
     }
-    let rpm_arch = basearch(arch);
+    // A tree may hold arches osrepo does not build (hand-made parts): match them as spelled.
+    let rpm_arch = Arch::from_any(arch).map(Arch::rpm).unwrap_or(arch);
     Ok(all
         .into_iter()
         .filter(|(rel, _)| {
@@ -55,11 +56,7 @@ pub fn arches_in(root: &Path) -> Result<Vec<String>> {
             out.insert(b.to_string());
         }
         if parts.len() >= 4 && parts[2] == "os" {
-            out.insert(match parts[3] {
-                "x86_64" => "amd64".to_string(),
-                "aarch64" => "arm64".to_string(),
-                o => o.to_string(),
-            });
+            out.insert(Arch::from_any(parts[3]).map(|a| a.deb().to_string()).unwrap_or_else(|| parts[3].to_string()));
         }
     }
     Ok(out.into_iter().collect())

@@ -11,17 +11,10 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Context, Result};
 
 use super::{Artifact, Checksum};
+#[cfg(test)]
+use super::parse_missing;
 use crate::config::distro::{SourceEntry, SourceRole};
-use crate::config::{Distro, PackageSpec};
-
-/// Where the job's files are uploaded, and where the script works, inside the container.
-pub const JOB_DIR: &str = "/osrepo/job";
-pub const WORK_DIR: &str = "/osrepo/work";
-/// Mount point of `file:` extra repos.
-pub const EXTRA_DIR: &str = "/osrepo/extra";
-
-/// Exit code the script uses for "some requested packages cannot be resolved".
-pub const EXIT_MISSING: i64 = 3;
+use crate::config::Distro;
 
 /// The resolver script (POSIX sh). Arguments: ARCH RECOMMENDS(true|false); specs in job/specs.
 pub fn script() -> &'static str {
@@ -188,16 +181,6 @@ pub fn parse_uris(text: &str) -> Result<Vec<Artifact>> {
     }
     out.sort_by(|a, b| a.file.cmp(&b.file));
     Ok(out)
-}
-
-/// Parse the script's `missing.tsv`: spec, reason.
-pub fn parse_missing(text: &str) -> Vec<(String, String)> {
-    text.lines().filter_map(|l| l.split_once('\t')).map(|(a, b)| (a.to_string(), b.to_string())).collect()
-}
-
-/// The specs file: one spec per line.
-pub fn specs_file(specs: &[PackageSpec]) -> String {
-    specs.iter().map(|s| format!("{}\n", s.raw)).collect()
 }
 
 #[cfg(test)]

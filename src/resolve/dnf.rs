@@ -10,11 +10,10 @@ use anyhow::{bail, Context, Result};
 use quick_xml::events::Event;
 
 use super::{Artifact, Checksum};
-use crate::config::distro::{basearch, ImageRef};
+use crate::arch::Arch;
+use crate::config::distro::ImageRef;
 use crate::config::Distro;
 
-// Both families share the container layout and exit codes of the apt resolver.
-pub use super::apt::{EXIT_MISSING, EXTRA_DIR, JOB_DIR, WORK_DIR};
 
 /// The resolver script (POSIX sh). Arguments: BASEARCH RELEASEVER WEAKDEPS(1|0) TOOL(dnf|repotrack).
 pub fn script() -> &'static str {
@@ -99,19 +98,13 @@ pub fn repo_file(id: &str, baseurl: &str, gpgkeys: &[String], gpgcheck: bool) ->
 }
 
 /// The baseurl of an own repo for an arch.
-pub fn baseurl_for<'a>(distro: &Distro, url: &'a ImageRef, arch: &str) -> Result<&'a str> {
-    match url {
-        ImageRef::One(s) => Ok(s),
-        ImageRef::PerArch(m) => m
-            .get(arch)
-            .map(String::as_str)
-            .with_context(|| format!("distro {}: no baseurl for arch {arch}", distro.name)),
-    }
+pub fn baseurl_for<'a>(distro: &Distro, url: &'a ImageRef, arch: Arch) -> Result<&'a str> {
+    url.for_arch(arch).with_context(|| format!("distro {}: no baseurl for arch {arch}", distro.name))
 }
 
 /// The release (`$releasever`) and basearch of a job.
-pub fn releasever_basearch(distro: &Distro, arch: &str) -> (String, String) {
-    (distro.release.clone(), basearch(arch).to_string())
+pub fn releasever_basearch(distro: &Distro, arch: Arch) -> (String, String) {
+    (distro.release.clone(), arch.rpm().to_string())
 }
 
 /// One package of an upstream primary.xml: where it is and its checksum.

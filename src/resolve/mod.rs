@@ -10,9 +10,21 @@ use anyhow::{bail, Context, Result};
 use md5::Md5;
 use sha2::{Sha256, Sha512};
 
+use crate::config::PackageSpec;
 use crate::fsutil::hash_file;
 
-/// Fetch locked files by URL inside a build container: `job/fetch.list` holds `URL NAME`
+/// The container protocol both families share. Where the job's files are uploaded, and
+/// where the script works, inside the build container.
+pub const JOB_DIR: &str = "/osrepo/job";
+pub const WORK_DIR: &str = "/osrepo/work";
+/// Mount point of `file:` extra repos.
+pub const EXTRA_DIR: &str = "/osrepo/extra";
+
+/// Exit code the scripts use for "some requested packages cannot be resolved"; the specs and
+/// why are in `WORK_DIR/out/missing.tsv`.
+pub const EXIT_MISSING: i64 = 3;
+
+/// Fetch files by URL inside a build container: `job/fetch.list` holds `URL NAME`
 /// lines; files land in `work/files/NAME`, failures in `work/out/failed.tsv`.
 pub const FETCH_SCRIPT: &str = r#"#!/bin/sh
 set -u
@@ -109,6 +121,16 @@ impl Checksum {
             Checksum::Md5(h) | Checksum::Sha256(h) | Checksum::Sha512(h) => h,
         }
     }
+}
+
+/// Parse the script's `missing.tsv`: spec, reason.
+pub fn parse_missing(text: &str) -> Vec<(String, String)> {
+    text.lines().filter_map(|l| l.split_once('\t')).map(|(a, b)| (a.to_string(), b.to_string())).collect()
+}
+
+/// The specs file: one spec per line.
+pub fn specs_file(specs: &[PackageSpec]) -> String {
+    specs.iter().map(|s| format!("{}\n", s.raw)).collect()
 }
 
 pub fn percent_decode(s: &str) -> String {

@@ -1,4 +1,4 @@
-//! fetch: the content-addressed cache shared by every distro, arch and build. A file is
+//! cache: the content-addressed cache shared by every distro, arch and build. A file is
 //! stored once under its sha256, checked again whenever it is used, and linked into output
 //! trees. Index records are cached by the same key, so unchanged packages are not re-read.
 
@@ -71,15 +71,7 @@ impl Cache {
 
     /// Link (or copy, across filesystems) a cached file to `dest`.
     pub fn link(&self, cached: &Path, dest: &Path) -> Result<()> {
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        if dest.exists() {
-            std::fs::remove_file(dest)?;
-        }
-        std::fs::hard_link(cached, dest)
-            .or_else(|_| std::fs::copy(cached, dest).map(|_| ()))
-            .with_context(|| format!("cannot place {}", dest.display()))
+        crate::fsutil::link_or_copy(cached, dest)
     }
 
     /// A cached index record of a package file.
@@ -93,12 +85,13 @@ impl Cache {
         crate::fsutil::write_atomic(&p, &serde_json::to_vec(record)?)
     }
 
-    /// Build state of an output tree (what the last build of it was made from).
-    pub fn state(&self, out: &Path) -> Option<serde_json::Value> {
+    /// Build state of an output tree (what the last build of it was made from); None when
+    /// there is none or it cannot be read.
+    pub fn state<T: DeserializeOwned>(&self, out: &Path) -> Option<T> {
         serde_json::from_slice(&std::fs::read(self.state_path(out)).ok()?).ok()
     }
 
-    pub fn put_state(&self, out: &Path, state: &serde_json::Value) -> Result<()> {
+    pub fn put_state<T: Serialize>(&self, out: &Path, state: &T) -> Result<()> {
         crate::fsutil::write_atomic(&self.state_path(out), &serde_json::to_vec_pretty(state)?)
     }
 

@@ -1,0 +1,335 @@
+//! The rpm family (CentOS, Rocky, AlmaLinux, openEuler): dnf or repotrack resolves in the
+//! build container, osrepo writes `<id>/<release>/os/<basearch>/` with signed `repodata/`
+//! (and the module metadata of the closure's module streams), ships the upstream package
+//! keys and emits a `.repo` file for nodes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Utc};
+
+use super::{Backend, ContainerInputs, Identity, LockExtras, Overrides, PublishContext, Publishing, Ready, Report};
+use crate::cache::Cache;
+use crate::config::distro::RpmResolver;
+use crate::config::{Distro, ExtraRepo};
+use crate::fsutil::write_atomic;
+use crate::index::rpm::{Compression, RepodataOptions, RpmRecord};
+use crate::lock::{LockedPackage, UpstreamKey};
+use crate::plan::Job;
+use crate::resolve::{dnf, specs_file, JOB_DIR};
+use crate::sign::SigningKey;
+
+/// The rpm backend.
+pub struct Rpm;
+
+impl Backend for Rpm {
+    fn name(&self) -> &'static str {
+        "rpm"
+    }
+
+    fn validate(&self, d: &Distro) -> Result<()> {
+        for r in &d.extra_repos {
+            if !r.suites.is_empty() {
+                bail!(
+                    "{}: distro {}: extra repo {}: suites are for deb distros (rpm repos take a url)",
+                    d.file.display(),
+                    d.name,
+                    r.name
+                );
+            }
+        }
+        compression(d).map(|_| ())
+    }
+
+    /// dnf reads `name-version[-release]` itself; the name is the part before the first `-`
+    /// that starts a version (a digit), which is how yum specs are written.
+    fn split_pin<'a>(&self, raw: &'a str) -> Option<(&'a str, &'a str)> {
+        let bytes = raw.as_bytes();
+        (2..bytes.len()).find_map(|i| (bytes[i - 1] == b'-' && bytes[i].is_ascii_digit()).then(|| (&raw[..i - 1], &raw[i..])))
+    }
+
+    fn container_inputs(&self, job: &Job, _: &Overrides) -> Result<ContainerInputs> {
+        let d = &job.distro;
+        let mut inputs = ContainerInputs {
+            files: vec![
+                ("resolve.sh".to_string(), dnf::script().as_bytes().to_vec(), 0o755),
+                ("specs".to_string(), specs_file(&job.specs).into_bytes(), 0o644),
+            ],
+            binds: Vec::new(),
+        };
+        if !d.repos.is_empty() {
+            inputs.files.push(("replace-repos".into(), Vec::new(), 0o644));
+            for r in &d.repos {
+                let url = dnf::baseurl_for(d, &r.baseurl, job.arch)?;
+                let text = dnf::repo_file(&r.name, url, &r.gpgkey, !r.gpgkey.is_empty());
+                inputs.files.push((format!("repos/{}.repo", r.name), text.into_bytes(), 0o644));
+            }
+        }
+        let mut key_urls = String::new();
+        for r in &d.extra_repos {
+            let url = match super::mount_file_repo(d, r, &mut inputs.binds)? {
+                Some(inside) => format!("file://{inside}"),
+                None => r.url.clone(),
+            };
+            let key = extra_repo_key(d, r, &mut inputs, &mut key_urls)?;
+            let text = dnf::repo_file(&r.name, &url, &[key], true);
+            inputs.files.push((format!("repos/{}.repo", r.name), text.into_bytes(), 0o644));
+        }
+        if !key_urls.is_empty() {
+            inputs.files.push(("key-urls".into(), key_urls.into_bytes(), 0o644));
+        }
+        Ok(inputs)
+    }
+
+    fn resolve_command(&self, job: &Job) -> Vec<String> {
+        let (releasever, basearch) = dnf::releasever_basearch(&job.distro, job.arch);
+        let tool = match job.distro.resolver {
+            RpmResolver::Dnf => "dnf",
+            RpmResolver::Repotrack => "repotrack",
+        };
+        let weak = if job.recommends { "1" } else { "0" };
+        vec!["sh".into(), format!("{JOB_DIR}/resolve.sh"), basearch, releasever, weak.into(), tool.into()]
+    }
+
+    fn report_dirs(&self) -> &'static [(&'static str, &'static str)] {
+        &[("out/md", "md"), ("keys", "keys")]
+    }
+
+    fn parse_report(&self, dir: &Path) -> Result<Report> {
+        let mut report = Report::default();
+        let mut upstream = Vec::new();
+        for (n, p) in crate::fsutil::files_under(&dir.join("md"))? {
+            let data = dnf::decompress(&n, &std::fs::read(&p)?)?;
+            if n.contains("primary.xml") {
+                upstream.extend(
+                    dnf::read_primary(&String::from_utf8_lossy(&data)).with_context(|| format!("upstream {n}"))?,
+                );
+            } else if n.contains("modules.yaml") {
+                report.modules.push(String::from_utf8_lossy(&data).into_owned());
+            }
+        }
+        for (n, p) in crate::fsutil::files_under(&dir.join("keys"))? {
+            report.keys.push((n, std::fs::read(&p)?));
+        }
+        let urls = std::fs::read_to_string(dir.join("out/urls.txt")).context("resolver wrote no urls.txt")?;
+        report.artifacts = dnf::artifacts(&urls, &upstream).context("matching downloads to upstream metadata")?;
+        Ok(report)
+    }
+
+    fn identify(&self, cache: &Cache, sha256: &str, path: &Path) -> Result<Identity> {
+        let rec = record(cache, sha256, path)?;
+        Ok(Identity { version: evr(&rec), name: rec.name, arch: rec.arch })
+    }
+
+    fn upstream_repo(&self, url: &str) -> String {
+        match url.find("/Packages/") {
+            Some(i) => url[..i].to_string(),
+            None => url.rsplit_once('/').map(|x| x.0).unwrap_or(url).to_string(),
+        }
+    }
+
+    fn lock_extras(&self, packages: &[LockedPackage], report: &Report) -> Result<LockExtras> {
+        let nevras: BTreeSet<String> = packages.iter().map(nevra).collect();
+        let modules = crate::index::modules::select(&report.modules, &nevras)?;
+        let keys = report.keys.iter().map(|(n, b)| (n.clone(), UpstreamKey::from_bytes(b))).collect();
+        Ok(LockExtras { modules, keys })
+    }
+
+    fn publish(&self, tree: &Path, jobs: &[Publishing<'_>], ctx: &PublishContext<'_>) -> Result<()> {
+        for j in jobs.iter().filter(|j| j.changed) {
+            let repo_dir = index_job(tree, j.ready, ctx.cache)?;
+            sign_repomd(ctx.key, &repo_dir, j.ready.date)?;
+        }
+        let saved = dedup_noarch(tree)?;
+        if saved > 0 {
+            tracing::info!("noarch packages shared between arches: {saved} bytes stored once");
+        }
+        emit(tree, jobs, ctx.base_url)
+    }
+
+    fn regenerated_by_merge(&self, rel: &str) -> bool {
+        rel.ends_with("/repodata/repomd.xml.asc")
+    }
+
+    fn finish_merge(&self, tree: &Path, parts: &[PathBuf], key: &SigningKey) -> Result<()> {
+        let mut repos = BTreeSet::new();
+        for part in parts {
+            for (rel, _) in crate::fsutil::files_under(part)? {
+                if let Some(repo) = rel.strip_suffix("/repodata/repomd.xml") {
+                    repos.insert(repo.to_string());
+                }
+            }
+        }
+        for repo in &repos {
+            let dir = tree.join(repo);
+            sign_repomd(key, &dir, repomd_revision(&dir)?)?;
+        }
+        dedup_noarch(tree).map(|_| ())
+    }
+}
+
+/// The repodata compression a distro file asks for (gz by default).
+fn compression(d: &Distro) -> Result<Compression> {
+    match d.compress.as_deref() {
+        None => Ok(Compression::Gzip),
+        Some("gz") | Some("gzip") => Ok(Compression::Gzip),
+        Some("zstd") | Some("zst") => Ok(Compression::Zstd),
+        Some(other) => bail!("{}: compress: {other:?} is not gz or zstd", d.file.display()),
+    }
+}
+
+/// The key of an rpm extra repo: uploaded when inline or a host file, else fetched in the
+/// container (`key-urls`). Returns the gpgkey URL for its repo file.
+fn extra_repo_key(d: &Distro, r: &ExtraRepo, inputs: &mut ContainerInputs, key_urls: &mut String) -> Result<String> {
+    let data = match &r.key {
+        Some(k) => Some(k.as_bytes().to_vec()),
+        None => super::read_key_file(d, r)?,
+    };
+    Ok(match data {
+        Some(data) => {
+            inputs.files.push((format!("keys/{}.asc", r.name), data, 0o644));
+            format!("file://{JOB_DIR}/keys/{}.asc", r.name)
+        }
+        None => {
+            let u = r.key_url.clone().unwrap_or_default();
+            key_urls.push_str(&format!("{} {u}\n", r.name));
+            u
+        }
+    })
+}
+
+/// The index record of a cached .rpm.
+fn record(cache: &Cache, sha256: &str, path: &Path) -> Result<RpmRecord> {
+    super::cached_record(cache, "rpm", sha256, || {
+        let (dir, name) = super::split_path(path)?;
+        RpmRecord::from_file(dir, &name)
+    })
+}
+
+/// `[epoch:]version-release`, as the lock writes rpm versions.
+fn evr(r: &RpmRecord) -> String {
+    if r.epoch > 0 {
+        format!("{}:{}-{}", r.epoch, r.version, r.release)
+    } else {
+        format!("{}-{}", r.version, r.release)
+    }
+}
+
+/// `name-epoch:version-release.arch` of a locked package (epoch always given).
+fn nevra(p: &LockedPackage) -> String {
+    let v = if p.version.contains(':') { p.version.clone() } else { format!("0:{}", p.version) };
+    format!("{}-{v}.{}", p.name, p.arch)
+}
+
+/// Place a job's files in `<tree>/<id>/<release>/os/<basearch>/Packages/` and write its
+/// repodata (with the module metadata of its module streams). Returns the repo directory.
+fn index_job(tree: &Path, r: &Ready, cache: &Cache) -> Result<PathBuf> {
+    let d = &r.job.distro;
+    let (releasever, basearch) = dnf::releasever_basearch(d, r.job.arch);
+    let repo_dir = tree.join(&d.id).join(&releasever).join("os").join(&basearch);
+    if repo_dir.exists() {
+        std::fs::remove_dir_all(&repo_dir).with_context(|| format!("cannot clear {}", repo_dir.display()))?;
+    }
+    std::fs::create_dir_all(repo_dir.join("Packages"))?;
+    let date = r.date.timestamp().max(0) as u64;
+    let mut records = Vec::new();
+    for p in &r.locked.packages {
+        let cached = &r.files[&p.sha256];
+        let rel = format!("Packages/{}", p.file);
+        cache.link(cached, &repo_dir.join(&rel))?;
+        let mut rec = record(cache, &p.sha256, cached)?;
+        if rec.arch != "noarch" && rec.arch != basearch {
+            bail!("{}: {} is for {}, not {basearch}", r.job.label(), p.file, rec.arch);
+        }
+        // Deterministic <time file=...>: the build date, not the download time.
+        rec.location_href = rel;
+        rec.time_file = date;
+        records.push(rec);
+    }
+    records.sort_by(|a, b| a.order(b));
+    let mut extra = Vec::new();
+    if let Some(yaml) = &r.locked.modules {
+        extra.push(("modules".to_string(), "modules.yaml".to_string(), yaml.clone().into_bytes()));
+    }
+    let opts = RepodataOptions { compression: compression(d)?, changelog_limit: 10, revision: date };
+    crate::index::rpm::write_repodata(&repo_dir, &records, &extra, &opts)?;
+    Ok(repo_dir)
+}
+
+/// Upstream package keys into `keys/<distro>/` and `<distro>.repo` for every published
+/// rpm distro.
+fn emit(tree: &Path, jobs: &[Publishing<'_>], base_url: &str) -> Result<()> {
+    for j in jobs {
+        let d = &j.ready.job.distro;
+        let keydir = tree.join("keys").join(&d.name);
+        for (name, key) in &j.ready.locked.keys {
+            write_atomic(&keydir.join(name), key.bytes())?;
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for j in jobs {
+        let d = &j.ready.job.distro;
+        if !seen.insert(d.name.clone()) {
+            continue;
+        }
+        let keydir = tree.join("keys").join(&d.name);
+        let mut names: Vec<String> = Vec::new();
+        for e in std::fs::read_dir(&keydir).into_iter().flatten().flatten() {
+            names.push(format!("{}/{}", d.name, e.file_name().to_string_lossy()));
+        }
+        names.sort();
+        let text = crate::emit::yum_repo(d, base_url, &names);
+        write_atomic(&tree.join("repos").join(format!("{}.repo", d.name)), text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Sign `repodata/repomd.xml` into `repomd.xml.asc`.
+pub fn sign_repomd(key: &SigningKey, repo_dir: &Path, date: DateTime<Utc>) -> Result<()> {
+    let p = repo_dir.join("repodata/repomd.xml");
+    let data = std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
+    let when = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(date.timestamp().max(0) as u64);
+    write_atomic(&repo_dir.join("repodata/repomd.xml.asc"), key.sign_detached(&data, when)?.as_bytes())
+}
+
+/// The revision of a repomd.xml, as the signature time.
+fn repomd_revision(repo: &Path) -> Result<DateTime<Utc>> {
+    let text = std::fs::read_to_string(repo.join("repodata/repomd.xml"))?;
+    let rev = text
+        .split("<revision>")
+        .nth(1)
+        .and_then(|s| s.split("</revision>").next())
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .unwrap_or(0);
+    DateTime::from_timestamp(rev, 0).context("repomd revision out of range")
+}
+
+/// Store identical noarch RPMs of one distro release once: `os/<arch>/Packages/x.noarch.rpm`
+/// files with the same content become hard links of one another. Returns the bytes saved.
+fn dedup_noarch(root: &Path) -> Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut groups: BTreeMap<(String, String), Vec<PathBuf>> = BTreeMap::new();
+    for (rel, p) in crate::fsutil::files_under(root)? {
+        let parts: Vec<&str> = rel.split('/').collect();
+        // <id>/<release>/os/<basearch>/Packages/<file>
+        if parts.len() == 6 && parts[2] == "os" && parts[4] == "Packages" && parts[5].ends_with(".noarch.rpm") {
+            groups.entry((format!("{}/{}", parts[0], parts[1]), parts[5].to_string())).or_default().push(p);
+        }
+    }
+    let mut saved = 0;
+    for files in groups.values() {
+        let first = &files[0];
+        for other in &files[1..] {
+            let (a, b) = (std::fs::metadata(first)?, std::fs::metadata(other)?);
+            if a.ino() != b.ino() && crate::fsutil::same_content(first, other)? {
+                let tmp = other.with_extension("rpm.osrepo-link");
+                std::fs::hard_link(first, &tmp)?;
+                std::fs::rename(&tmp, other)?;
+                saved += a.len();
+            }
+        }
+    }
+    Ok(saved)
+}

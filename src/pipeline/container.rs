@@ -1,0 +1,76 @@
+//! container: the build container of a job, and the resolver protocol run in it (upload the
+//! family's inputs, run its command, copy its report out).
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use super::BuildContext;
+use crate::arch::Arch;
+use crate::engine::{Container, ContainerSpec};
+use crate::family::{Backend, Report};
+use crate::plan::Job;
+use crate::resolve::{parse_missing, EXIT_MISSING, JOB_DIR, WORK_DIR};
+
+/// Why resolving a job failed, where callers (and users) tell the cases apart.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// Requested packages do not exist for the distro and arch.
+    #[error("{label}: {} requested package(s) cannot be installed on {distro} {arch}:{}", .missing.len(), list(.missing))]
+    Missing { label: String, distro: String, arch: Arch, missing: Vec<(String, String)> },
+    /// The resolver script failed otherwise.
+    #[error("{label}: the resolver failed (exit {code}):\n{tail}")]
+    Failed { label: String, code: i64, tail: String },
+    /// The resolver reported no files.
+    #[error("{label}: the resolver reported an empty closure")]
+    Empty { label: String },
+}
+
+fn list(missing: &[(String, String)]) -> String {
+    missing.iter().map(|(spec, why)| format!("\n  {spec}: {why}")).collect()
+}
+
+/// Make sure the job's build image is there and start its build container.
+pub async fn start(ctx: &BuildContext, job: &Job, binds: Vec<String>) -> Result<Container> {
+    let label = job.label();
+    let engine = ctx.engine()?;
+    let arch = job.container_arch();
+    engine.ensure_image(&job.image, arch, ctx.pull).await.with_context(|| format!("{label}: build image"))?;
+    let spec = ContainerSpec { image: job.image.clone(), arch, binds, network: None, label };
+    engine.start(&spec).await
+}
+
+/// Run the family's resolver in `c` and read its report (copied out below `dir`).
+pub async fn resolve_in(
+    c: &Container,
+    backend: &dyn Backend,
+    job: &Job,
+    files: &[crate::engine::UploadFile],
+    dir: &Path,
+) -> Result<Report> {
+    let label = job.label();
+    c.upload(JOB_DIR, files).await?;
+    let cmd = backend.resolve_command(job);
+    let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+    let run = c.exec(&cmd).await?;
+    let outdir = dir.join("out");
+    if run.code == EXIT_MISSING {
+        c.copy_out(&format!("{WORK_DIR}/out"), &outdir).await?;
+        let missing = parse_missing(&std::fs::read_to_string(outdir.join("missing.tsv")).unwrap_or_default());
+        return Err(ResolveError::Missing { label, distro: job.distro.name.clone(), arch: job.arch, missing }.into());
+    }
+    if run.code != 0 {
+        let lines: Vec<&str> = run.output.lines().collect();
+        let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+        return Err(ResolveError::Failed { label, code: run.code, tail }.into());
+    }
+    c.copy_out(&format!("{WORK_DIR}/out"), &outdir).await?;
+    for (inside, local) in backend.report_dirs() {
+        c.copy_out(&format!("{WORK_DIR}/{inside}"), &dir.join(local)).await?;
+    }
+    let report = backend.parse_report(dir).with_context(|| format!("{label}: the resolver's report"))?;
+    if report.artifacts.is_empty() {
+        return Err(ResolveError::Empty { label }.into());
+    }
+    Ok(report)
+}

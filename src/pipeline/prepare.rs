@@ -1,0 +1,74 @@
+//! prepare: get a job's closure into the cache, from the lock or by resolving it in a build
+//! container, and make it a lock entry.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::decide::Source;
+use super::fetch::{fetch_verified, Have, Via, Want};
+use super::BuildContext;
+use crate::family::{backend, Backend, Ready, Report};
+use crate::lock::{LockedJob, LockedPackage};
+use crate::plan::Job;
+
+/// A job's closure, every file in the cache. `digest` and `date` are filled in by the caller.
+pub async fn prepare(ctx: &BuildContext, job: &Job, inputs: String, source: Source, dir: &Path) -> Result<Ready> {
+    match source {
+        Source::Lock(locked) => {
+            let wants: Vec<Want> = locked.packages.iter().map(Want::locked).collect();
+            let have = fetch_verified(ctx, job, Via::Start, &wants, dir).await?;
+            Ok(ready(job, locked, &have))
+        }
+        Source::Resolve => {
+            tracing::info!("{}: resolving in {}", job.label(), job.image);
+            let be = backend(job.distro.family);
+            let inputs_c = be.container_inputs(job, &ctx.overrides)?;
+            let c = super::container::start(ctx, job, inputs_c.binds).await?;
+            let result = async {
+                let report = super::container::resolve_in(&c, be, job, &inputs_c.files, dir).await?;
+                let wants: Vec<Want> = report.artifacts.iter().map(Want::upstream).collect();
+                let have = fetch_verified(ctx, job, Via::Running(&c), &wants, dir).await?;
+                let locked = lock_entry(ctx, be, inputs, &report, &have)?;
+                Ok(ready(job, locked, &have))
+            }
+            .await;
+            c.remove().await;
+            result
+        }
+    }
+}
+
+fn ready(job: &Job, locked: LockedJob, have: &[Have]) -> Ready {
+    Ready {
+        job: job.clone(),
+        files: have.iter().map(|h| (h.sha256.clone(), h.path.clone())).collect::<BTreeMap<_, _>>(),
+        fetched: have.iter().filter(|h| h.fetched).count(),
+        locked,
+        digest: String::new(),
+        date: chrono::DateTime::UNIX_EPOCH,
+    }
+}
+
+/// The lock entry of a resolved closure: each file identified by its own metadata.
+fn lock_entry(ctx: &BuildContext, be: &dyn Backend, inputs: String, report: &Report, have: &[Have]) -> Result<LockedJob> {
+    let mut packages = Vec::with_capacity(have.len());
+    for (a, h) in report.artifacts.iter().zip(have) {
+        let id = be.identify(&ctx.cache, &h.sha256, &h.path)?;
+        packages.push(LockedPackage {
+            name: id.name,
+            version: id.version,
+            arch: id.arch,
+            repo: be.upstream_repo(&a.url),
+            url: a.url.clone(),
+            size: a.size,
+            sha256: h.sha256.clone(),
+            file: a.pool_name(),
+        });
+    }
+    let extras = be.lock_extras(&packages, report)?;
+    // The lockfile's order, so that a lock read back compares (and digests) equal.
+    packages.sort();
+    Ok(LockedJob { inputs, resolved: ctx.date.timestamp(), packages, modules: extras.modules, keys: extras.keys })
+}
