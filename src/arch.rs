@@ -46,12 +46,12 @@ impl Arch {
     }
 
     /// The Docker platform string (`linux/amd64`).
-    pub fn platform(self) -> String {
+    pub(crate) fn platform(self) -> String {
         format!("linux/{}", self.oci())
     }
 
     /// qemu's name for the arch (`qemu-aarch64`), the same as Rust's and the kernel's.
-    pub fn qemu(self) -> &'static str {
+    pub(crate) fn qemu(self) -> &'static str {
         self.rpm()
     }
 
@@ -61,7 +61,7 @@ impl Arch {
     }
 
     /// Any spelling osrepo meets: Debian's, rpm's, OCI's or the kernel's.
-    pub fn from_any(s: &str) -> Option<Arch> {
+    pub(crate) fn from_any(s: &str) -> Option<Arch> {
         ALL.into_iter().find(|a| a.deb() == s || a.rpm() == s)
     }
 }

@@ -53,7 +53,7 @@ impl Cache {
     }
 
     /// Move a verified file into the cache (by rename when on the same filesystem).
-    pub fn put(&self, src: &Path, sha256: &str) -> Result<PathBuf> {
+    pub(crate) fn put(&self, src: &Path, sha256: &str) -> Result<PathBuf> {
         let dest = self.file_path(sha256);
         if dest.exists() {
             return Ok(dest);
@@ -70,17 +70,17 @@ impl Cache {
     }
 
     /// Link (or copy, across filesystems) a cached file to `dest`.
-    pub fn link(&self, cached: &Path, dest: &Path) -> Result<()> {
+    pub(crate) fn link(&self, cached: &Path, dest: &Path) -> Result<()> {
         crate::fsutil::link_or_copy(cached, dest)
     }
 
     /// A cached index record of a package file.
-    pub fn record<T: DeserializeOwned>(&self, kind: &str, sha256: &str) -> Option<T> {
+    pub(crate) fn record<T: DeserializeOwned>(&self, kind: &str, sha256: &str) -> Option<T> {
         let p = self.root.join("records").join(format!("{sha256}.{kind}.json"));
         serde_json::from_slice(&std::fs::read(p).ok()?).ok()
     }
 
-    pub fn put_record<T: Serialize>(&self, kind: &str, sha256: &str, record: &T) -> Result<()> {
+    pub(crate) fn put_record<T: Serialize>(&self, kind: &str, sha256: &str, record: &T) -> Result<()> {
         let p = self.root.join("records").join(format!("{sha256}.{kind}.json"));
         crate::fsutil::write_atomic(&p, &serde_json::to_vec(record)?)
     }
@@ -91,7 +91,7 @@ impl Cache {
         serde_json::from_slice(&std::fs::read(self.state_path(out)).ok()?).ok()
     }
 
-    pub fn put_state<T: Serialize>(&self, out: &Path, state: &T) -> Result<()> {
+    pub(crate) fn put_state<T: Serialize>(&self, out: &Path, state: &T) -> Result<()> {
         crate::fsutil::write_atomic(&self.state_path(out), &serde_json::to_vec_pretty(state)?)
     }
 

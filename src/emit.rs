@@ -3,13 +3,13 @@
 use crate::config::Distro;
 
 /// Where nodes keep the osrepo key.
-pub const NODE_KEYRING: &str = "/etc/apt/keyrings/osrepo.gpg";
+pub(crate) const NODE_KEYRING: &str = "/etc/apt/keyrings/osrepo.gpg";
 
 /// The default base URL: a placeholder that is easy to substitute.
 pub const DEFAULT_BASE_URL: &str = "http://OSREPO_HOST:8080";
 
 /// `<distro>.sources` (deb822) and `<distro>.list` (one-line) for an apt distro.
-pub fn apt_sources(distro: &Distro, base_url: &str) -> (String, String) {
+pub(crate) fn apt_sources(distro: &Distro, base_url: &str) -> (String, String) {
     let url = format!("{}/{}", base_url.trim_end_matches('/'), distro.id);
     let codename = distro.codename();
     let sources = format!(
@@ -22,7 +22,7 @@ pub fn apt_sources(distro: &Distro, base_url: &str) -> (String, String) {
 
 /// `<distro>.repo` for yum/dnf nodes: package and repository signatures both checked.
 /// `keys` are paths below `keys/` of upstream package signing keys.
-pub fn yum_repo(distro: &Distro, base_url: &str, keys: &[String]) -> String {
+pub(crate) fn yum_repo(distro: &Distro, base_url: &str, keys: &[String]) -> String {
     let base = base_url.trim_end_matches('/');
     let mut gpgkeys = vec![format!("{base}/keys/osrepo.asc")];
     gpgkeys.extend(keys.iter().map(|k| format!("{base}/keys/{k}")));

@@ -64,12 +64,8 @@ impl Engine {
         Ok(Engine { docker, live: Arc::default() })
     }
 
-    pub fn docker(&self) -> &Docker {
-        &self.docker
-    }
-
     /// The architecture of a local image, or None when the engine does not have it.
-    pub async fn image_arch(&self, reference: &str) -> Result<Option<String>> {
+    pub(crate) async fn image_arch(&self, reference: &str) -> Result<Option<String>> {
         match self.docker.inspect_image(reference).await {
             Ok(i) => Ok(Some(i.architecture.unwrap_or_default())),
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
@@ -78,7 +74,7 @@ impl Engine {
     }
 
     /// Make sure `reference` exists locally for `arch`, pulling according to `policy`.
-    pub async fn ensure_image(&self, reference: &str, arch: Arch, policy: PullPolicy) -> Result<()> {
+    pub(crate) async fn ensure_image(&self, reference: &str, arch: Arch, policy: PullPolicy) -> Result<()> {
         let have = self.image_arch(reference).await?;
         let wrong_arch = matches!(&have, Some(a) if a != arch.oci());
         let pull = match policy {
@@ -115,7 +111,7 @@ impl Engine {
 
     /// Build an image tagged `tag` for `arch` from a root filesystem tarball
     /// (`FROM scratch` + `ADD rootfs.tar /`; the build endpoint honours the platform).
-    pub async fn build_from_rootfs(&self, tag: &str, arch: Arch, rootfs_tar: &Path) -> Result<()> {
+    pub(crate) async fn build_from_rootfs(&self, tag: &str, arch: Arch, rootfs_tar: &Path) -> Result<()> {
         let mut ctx = tar::Builder::new(Vec::new());
         let dockerfile = b"FROM scratch\nADD rootfs.tar /\nCMD [\"bash\"]\n";
         let mut h = tar::Header::new_gnu();
@@ -216,7 +212,7 @@ pub struct ExecOutput {
 
 impl Container {
     /// Run a command; its output is streamed to the log line by line and also returned.
-    pub async fn exec(&self, cmd: &[&str]) -> Result<ExecOutput> {
+    pub(crate) async fn exec(&self, cmd: &[&str]) -> Result<ExecOutput> {
         use bollard::exec::{CreateExecOptions, StartExecResults};
         let docker = &self.engine.docker;
         let exec = docker
@@ -253,7 +249,7 @@ impl Container {
     }
 
     /// Put files into the container: `files` are (path relative to `dir`, bytes, mode).
-    pub async fn upload(&self, dir: &str, files: &[UploadFile]) -> Result<()> {
+    pub(crate) async fn upload(&self, dir: &str, files: &[UploadFile]) -> Result<()> {
         let mut b = tar::Builder::new(Vec::new());
         for (name, data, mode) in files {
             let mut h = tar::Header::new_gnu();
@@ -278,7 +274,7 @@ impl Container {
     /// Copy a directory's regular files out of the container into `dest` (flat: the
     /// archive's top directory is stripped). Absolute paths, `..` and links are refused.
     /// Returns the file names written, sorted.
-    pub async fn copy_out(&self, path: &str, dest: &Path) -> Result<Vec<String>> {
+    pub(crate) async fn copy_out(&self, path: &str, dest: &Path) -> Result<Vec<String>> {
         std::fs::create_dir_all(dest).with_context(|| format!("cannot create {}", dest.display()))?;
         let opts = DownloadFromContainerOptionsBuilder::default().path(path).build();
         let mut s = self.engine.docker.download_from_container(&self.id, Some(opts));
@@ -293,7 +289,7 @@ impl Container {
     }
 
     /// Remove the container (errors are logged, not returned: this runs on error paths).
-    pub async fn remove(self) {
+    pub(crate) async fn remove(self) {
         let opts = RemoveContainerOptionsBuilder::default().force(true).build();
         if let Err(e) = self.engine.docker.remove_container(&self.id, Some(opts)).await {
             tracing::warn!("cannot remove container {} ({}): {e}", self.id, self.label);
@@ -304,7 +300,7 @@ impl Container {
 
 /// Extract the regular files of a tar stream whose entries live under one top directory
 /// into `dest`, refusing anything that could escape it.
-pub fn extract_flat(r: impl Read, dest: &Path) -> Result<Vec<String>> {
+pub(crate) fn extract_flat(r: impl Read, dest: &Path) -> Result<Vec<String>> {
     let mut ar = tar::Archive::new(r);
     let mut names = Vec::new();
     for entry in ar.entries()? {

@@ -18,7 +18,7 @@ pub(crate) fn parent_of(p: &Path) -> PathBuf {
 /// Write a file by writing a temporary beside it and renaming, so readers never see a
 /// half-written file and a file that shares an inode with another tree (hard links between
 /// staging and the live output) is never changed in place. Creates the parent directory.
-pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let dir = parent_of(path);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     use std::os::unix::fs::PermissionsExt;
@@ -34,7 +34,7 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 
 /// Which entries a walk reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Links {
+pub(crate) enum Links {
     /// Regular files only; symlinks are skipped.
     Skip,
     /// Regular files and symlinks that point at regular files (symlinked directories are
@@ -44,7 +44,7 @@ pub enum Links {
 
 /// Every file under `root` as (relative path with `/`, full path), sorted by relative
 /// path. A missing root is an empty tree; a name that is not UTF-8 is an error naming it.
-pub fn walk(root: &Path, links: Links) -> Result<Vec<(String, PathBuf)>> {
+pub(crate) fn walk(root: &Path, links: Links) -> Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     if !root.exists() {
         return Ok(out);
@@ -82,12 +82,12 @@ fn relative(root: &Path, path: &Path) -> Result<String> {
 }
 
 /// Every regular file under `root` (symlinks skipped), as [`walk`] gives them.
-pub fn files_under(root: &Path) -> Result<Vec<(String, PathBuf)>> {
+pub(crate) fn files_under(root: &Path) -> Result<Vec<(String, PathBuf)>> {
     walk(root, Links::Skip)
 }
 
 /// Lower-case hex digest of a file's bytes.
-pub fn hash_file<D: Digest>(path: &Path) -> Result<String> {
+pub(crate) fn hash_file<D: Digest>(path: &Path) -> Result<String> {
     let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut h = D::new();
     let mut buf = vec![0u8; 1 << 16];
@@ -102,12 +102,12 @@ pub fn hash_file<D: Digest>(path: &Path) -> Result<String> {
 }
 
 /// The SHA-256 of a file.
-pub fn sha256_file(path: &Path) -> Result<String> {
+pub(crate) fn sha256_file(path: &Path) -> Result<String> {
     hash_file::<Sha256>(path)
 }
 
 /// Do two files hold the same bytes? (The same inode always does.)
-pub fn same_content(a: &Path, b: &Path) -> Result<bool> {
+pub(crate) fn same_content(a: &Path, b: &Path) -> Result<bool> {
     use std::os::unix::fs::MetadataExt;
     let ma = std::fs::metadata(a).with_context(|| format!("cannot stat {}", a.display()))?;
     let mb = std::fs::metadata(b).with_context(|| format!("cannot stat {}", b.display()))?;
@@ -121,7 +121,7 @@ pub fn same_content(a: &Path, b: &Path) -> Result<bool> {
 }
 
 /// Hard-link `src` to `dest` (replacing what is there), copying across filesystems.
-pub fn link_or_copy(src: &Path, dest: &Path) -> Result<()> {
+pub(crate) fn link_or_copy(src: &Path, dest: &Path) -> Result<()> {
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     }

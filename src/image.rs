@@ -19,7 +19,7 @@ pub struct HostSource {
 }
 
 /// Read the host's apt sources (deb822 `.sources` and one-line `.list` files).
-pub fn host_sources() -> Vec<HostSource> {
+pub(crate) fn host_sources() -> Vec<HostSource> {
     let mut out = Vec::new();
     let mut files: Vec<std::path::PathBuf> = std::fs::read_dir("/etc/apt/sources.list.d")
         .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
@@ -40,7 +40,7 @@ pub fn host_sources() -> Vec<HostSource> {
     out
 }
 
-pub fn parse_deb822_sources(text: &str) -> Vec<HostSource> {
+pub(crate) fn parse_deb822_sources(text: &str) -> Vec<HostSource> {
     let mut out = Vec::new();
     for stanza in text.split("\n\n") {
         let mut uris = Vec::new();
@@ -68,7 +68,7 @@ pub fn parse_deb822_sources(text: &str) -> Vec<HostSource> {
     out
 }
 
-pub fn parse_one_line_sources(text: &str) -> Vec<HostSource> {
+pub(crate) fn parse_one_line_sources(text: &str) -> Vec<HostSource> {
     let mut out = Vec::new();
     for line in text.lines() {
         let line = line.trim();
@@ -96,7 +96,7 @@ pub fn parse_one_line_sources(text: &str) -> Vec<HostSource> {
 }
 
 /// The host's mirror for a role: a source carrying the wanted suite, else any source of that role.
-pub fn host_mirror(sources: &[HostSource], role: SourceRole, codename: &str) -> Option<String> {
+pub(crate) fn host_mirror(sources: &[HostSource], role: SourceRole, codename: &str) -> Option<String> {
     let is_sec = |s: &str| s.ends_with("-security") || s.ends_with("/updates");
     let wanted = match role {
         SourceRole::Archive => codename.to_string(),
@@ -164,8 +164,9 @@ pub async fn bootstrap(engine: &Engine, distro: &Distro, opts: &BootstrapOptions
     if !status.success() {
         bail!(
             "debootstrap {codename} --arch {} from the archive mirror failed ({status}); for a foreign arch \
-             install qemu-user-static and binfmt-support and enable binfmt_misc",
-            opts.arch
+             install qemu-user-static and binfmt-support, enable binfmt_misc and qemu-{}",
+            opts.arch,
+            opts.arch.qemu()
         );
     }
     finish_rootfs(&root, distro, &archive, security.as_deref())?;

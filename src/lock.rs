@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::plan::Job;
 
-pub const LOCK_VERSION: u32 = 1;
+pub(crate) const LOCK_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct LockedPackage {
@@ -54,7 +54,7 @@ pub enum UpstreamKey {
 
 impl UpstreamKey {
     /// Armored when the bytes are text holding an armor header, binary otherwise.
-    pub fn from_bytes(b: &[u8]) -> UpstreamKey {
+    pub(crate) fn from_bytes(b: &[u8]) -> UpstreamKey {
         match std::str::from_utf8(b) {
             Ok(t) if t.contains("-----BEGIN") => UpstreamKey::Armored(t.to_string()),
             _ => UpstreamKey::Binary(b.to_vec()),
@@ -70,14 +70,14 @@ impl UpstreamKey {
     }
 
     /// The lock encoding.
-    pub fn encoded(&self) -> String {
+    pub(crate) fn encoded(&self) -> String {
         match self {
             UpstreamKey::Armored(t) => t.clone(),
             UpstreamKey::Binary(b) => format!("hex:{}", hex::encode(b)),
         }
     }
 
-    pub fn decode(s: &str) -> Result<UpstreamKey, hex::FromHexError> {
+    pub(crate) fn decode(s: &str) -> Result<UpstreamKey, hex::FromHexError> {
         match s.strip_prefix("hex:") {
             Some(h) => hex::decode(h).map(UpstreamKey::Binary),
             None => Ok(UpstreamKey::Armored(s.to_string())),
@@ -123,7 +123,7 @@ impl Lock {
     }
 
     /// The lockfile text: stable order, one flow mapping per package.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
         let mut t = format!(
             "# osrepo.lock: the resolved closure of every distro and arch, written by osrepo.\n\
@@ -161,7 +161,7 @@ impl Lock {
         t
     }
 
-    pub fn save(&self, path: &Path) -> Result<()> {
+    pub(crate) fn save(&self, path: &Path) -> Result<()> {
         let mut lock = self.clone();
         lock.version = LOCK_VERSION;
         crate::fsutil::write_atomic(path, lock.render().as_bytes())
@@ -175,7 +175,7 @@ impl Lock {
 
 /// The digest of a job's inputs: its distro file (as parsed), arch, specs, Recommends choice,
 /// the contents of key files it names, and the mirror overrides in force.
-pub fn inputs_digest(job: &Job, mirror: Option<&str>, security_mirror: Option<&str>) -> Result<String> {
+pub(crate) fn inputs_digest(job: &Job, mirror: Option<&str>, security_mirror: Option<&str>) -> Result<String> {
     let d = &job.distro;
     let mut keys = Vec::new();
     for r in &d.extra_repos {

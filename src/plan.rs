@@ -22,7 +22,7 @@ impl Job {
     /// The arch of the build container: the host's own when the distro resolves foreign
     /// arches natively (apt's APT::Architecture, dnf's --forcearch), else the job's arch
     /// (emulated by the engine).
-    pub fn container_arch(&self) -> Arch {
+    pub(crate) fn container_arch(&self) -> Arch {
         container_arch(&self.distro, self.arch)
     }
 

@@ -30,11 +30,11 @@ use pgp::ser::Serialize;
 use pgp::types::{KeyDetails, KeyVersion, Password, Timestamp};
 
 /// File name of the armored secret key written by [`write_key_files`].
-pub const SECRET_KEY_FILE: &str = "osrepo.key";
+pub(crate) const SECRET_KEY_FILE: &str = "osrepo.key";
 /// File name of the armored public key.
-pub const PUBLIC_ARMORED_FILE: &str = "osrepo.asc";
+pub(crate) const PUBLIC_ARMORED_FILE: &str = "osrepo.asc";
 /// File name of the binary public key (an OpenPGP keyring usable by apt and `gpgv`).
-pub const PUBLIC_BINARY_FILE: &str = "osrepo.gpg";
+pub(crate) const PUBLIC_BINARY_FILE: &str = "osrepo.gpg";
 
 /// Size of generated RSA keys in bits.
 const RSA_BITS: u32 = 4096;
@@ -121,18 +121,18 @@ impl SigningKey {
     }
 
     /// The armored secret key ("-----BEGIN PGP PRIVATE KEY BLOCK-----").
-    pub fn secret_armored(&self) -> Result<String> {
+    pub(crate) fn secret_armored(&self) -> Result<String> {
         self.key.to_armored_string(ArmorOptions::default()).context("armoring OpenPGP secret key")
     }
 
     /// The armored public key ("-----BEGIN PGP PUBLIC KEY BLOCK-----").
-    pub fn public_armored(&self) -> Result<String> {
+    pub(crate) fn public_armored(&self) -> Result<String> {
         self.public_key().to_armored_string(ArmorOptions::default()).context("armoring OpenPGP public key")
     }
 
     /// The binary public key, usable as an apt keyring file (`signed-by=/x.gpg`) and with
     /// `gpgv --keyring`.
-    pub fn public_binary(&self) -> Result<Vec<u8>> {
+    pub(crate) fn public_binary(&self) -> Result<Vec<u8>> {
         self.public_key().to_bytes().context("serializing OpenPGP public key")
     }
 
@@ -142,7 +142,8 @@ impl SigningKey {
     }
 
     /// Creation time of the primary key.
-    pub fn created(&self) -> SystemTime {
+    #[cfg(test)]
+    pub(crate) fn created(&self) -> SystemTime {
         self.key.primary_key.created_at().into()
     }
 
@@ -150,7 +151,7 @@ impl SigningKey {
     ///
     /// The signature creation time is `created`, raised to the key's creation time if earlier
     /// (verifiers reject signatures older than their key), so the output is reproducible.
-    pub fn sign_detached(&self, data: &[u8], created: SystemTime) -> Result<String> {
+    pub(crate) fn sign_detached(&self, data: &[u8], created: SystemTime) -> Result<String> {
         let config = self.signature_config(SignatureType::Binary, created)?;
         let signature = config
             .sign(&self.key.primary_key, &Password::empty(), data)
@@ -167,7 +168,7 @@ impl SigningKey {
     /// becomes the line break before the signature armor, so `gpgv --output -` (and apt)
     /// give back the normalised text (with a final newline added if it had none). The
     /// creation time is handled as in [`SigningKey::sign_detached`].
-    pub fn clearsign(&self, text: &str, created: SystemTime) -> Result<String> {
+    pub(crate) fn clearsign(&self, text: &str, created: SystemTime) -> Result<String> {
         let text = normalize_cleartext(text);
         let text = text.strip_suffix('\n').unwrap_or(&text);
         let config = self.signature_config(SignatureType::Text, created)?;
@@ -264,7 +265,7 @@ fn create_private_file(path: &Path) -> io::Result<fs::File> {
 
 /// Write only the public parts (`osrepo.asc`, `osrepo.gpg`) into `dir` (e.g. the output
 /// tree's `keys/`), creating `dir` and replacing existing files.
-pub fn write_public_key_files(dir: &Path, key: &SigningKey) -> Result<()> {
+pub(crate) fn write_public_key_files(dir: &Path, key: &SigningKey) -> Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("creating directory {}", dir.display()))?;
     let asc = dir.join(PUBLIC_ARMORED_FILE);
     fs::write(&asc, key.public_armored()?).with_context(|| format!("writing public key {}", asc.display()))?;

@@ -48,7 +48,7 @@ pub enum ImageRef {
 
 impl ImageRef {
     /// The value for an arch (the one value, or the arch's entry).
-    pub fn for_arch(&self, arch: Arch) -> Option<&str> {
+    pub(crate) fn for_arch(&self, arch: Arch) -> Option<&str> {
         match self {
             ImageRef::One(s) => Some(s),
             ImageRef::PerArch(m) => m.get(arch.deb()).map(String::as_str),
@@ -150,7 +150,7 @@ pub struct ExtraRepo {
 
 impl ExtraRepo {
     /// The host directory of a `file:` repo.
-    pub fn host_dir(&self) -> Option<PathBuf> {
+    pub(crate) fn host_dir(&self) -> Option<PathBuf> {
         let rest = self.url.strip_prefix("file:")?;
         let rest = rest.strip_prefix("//").unwrap_or(rest);
         Some(PathBuf::from(rest))
@@ -294,7 +294,7 @@ impl Distro {
     }
 
     /// The image reference for an arch.
-    pub fn image_for(&self, arch: Arch) -> Result<&str> {
+    pub(crate) fn image_for(&self, arch: Arch) -> Result<&str> {
         self.image.for_arch(arch).with_context(|| format!("distro {}: no image for arch {arch}", self.name))
     }
 
@@ -303,7 +303,7 @@ impl Distro {
     }
 
     /// The key file of an extra repo, resolved against the distro file's directory.
-    pub fn key_file_path(&self, repo: &ExtraRepo) -> Option<PathBuf> {
+    pub(crate) fn key_file_path(&self, repo: &ExtraRepo) -> Option<PathBuf> {
         let p = repo.key_file.as_ref()?;
         Some(if p.is_absolute() { p.clone() } else { self.file.parent().unwrap_or(Path::new(".")).join(p) })
     }

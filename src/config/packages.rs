@@ -261,7 +261,7 @@ fn duplicate_place(text: &str, e: &serde_yaml::Error) -> Option<(usize, usize, S
 }
 
 /// Format a serde_yaml error as `file:line:column: message`.
-pub fn located(path: &Path, e: &serde_yaml::Error) -> String {
+pub(crate) fn located(path: &Path, e: &serde_yaml::Error) -> String {
     let msg = e.to_string();
     // serde_yaml appends " at line L column C"; keep the message clean and put the place first.
     let msg = match msg.find(" at line ") {

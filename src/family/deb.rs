@@ -21,7 +21,7 @@ use crate::resolve::{apt, specs_file, JOB_DIR};
 use crate::sign::SigningKey;
 
 /// The deb backend.
-pub struct Deb;
+pub(crate) struct Deb;
 
 /// The one component osrepo writes.
 const COMPONENT: &str = "main";

@@ -25,7 +25,7 @@ use crate::resolve::Artifact;
 use crate::sign::SigningKey;
 
 /// The backend of a family: the one place that matches on `Family`.
-pub fn backend(f: Family) -> &'static dyn Backend {
+pub(crate) fn backend(f: Family) -> &'static dyn Backend {
     match f {
         Family::Deb => &deb::Deb,
         Family::Rpm => &rpm::Rpm,
@@ -33,7 +33,7 @@ pub fn backend(f: Family) -> &'static dyn Backend {
 }
 
 /// Every backend, in publishing order.
-pub fn all() -> [&'static dyn Backend; 2] {
+pub(crate) fn all() -> [&'static dyn Backend; 2] {
     [backend(Family::Deb), backend(Family::Rpm)]
 }
 
@@ -45,7 +45,7 @@ impl std::fmt::Display for Family {
 
 /// What a build container gets: files uploaded into the job directory, bind mounts.
 #[derive(Debug, Default)]
-pub struct ContainerInputs {
+pub(crate) struct ContainerInputs {
     pub files: Vec<UploadFile>,
     /// `host:container:ro` bind mounts.
     pub binds: Vec<String>,
@@ -61,7 +61,7 @@ pub struct Overrides {
 /// What a resolver reported: the closure's files, as the upstream's signed metadata
 /// describes them, and family extras.
 #[derive(Debug, Default)]
-pub struct Report {
+pub(crate) struct Report {
     pub artifacts: Vec<Artifact>,
     /// rpm: module metadata documents of the upstream repos.
     pub modules: Vec<String>,
@@ -71,7 +71,7 @@ pub struct Report {
 
 /// A package file's own idea of what it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
+pub(crate) struct Identity {
     pub name: String,
     /// Debian version, or rpm `[epoch:]version-release`.
     pub version: String,
@@ -80,14 +80,14 @@ pub struct Identity {
 
 /// The lock fields a family adds to a closure.
 #[derive(Debug, Default)]
-pub struct LockExtras {
+pub(crate) struct LockExtras {
     pub modules: Option<String>,
     pub keys: BTreeMap<String, UpstreamKey>,
 }
 
 /// A job ready to publish: its locked closure, every file in the cache.
 #[derive(Debug)]
-pub struct Ready {
+pub(crate) struct Ready {
     pub job: Job,
     pub locked: LockedJob,
     /// sha256 → cached file.
@@ -101,7 +101,7 @@ pub struct Ready {
 }
 
 /// One job handed to its family for publishing.
-pub struct Publishing<'a> {
+pub(crate) struct Publishing<'a> {
     pub ready: &'a Ready,
     /// Its closure, key, base URL or date differ from the last build of this output: its
     /// indexes are written again. Unchanged jobs keep their tree; their node files are
@@ -110,14 +110,14 @@ pub struct Publishing<'a> {
 }
 
 /// What publishing needs besides the jobs.
-pub struct PublishContext<'a> {
+pub(crate) struct PublishContext<'a> {
     pub key: &'a SigningKey,
     pub cache: &'a Cache,
     pub base_url: &'a str,
 }
 
 /// One package family.
-pub trait Backend: Send + Sync {
+pub(crate) trait Backend: Send + Sync {
     /// `deb`, `rpm`: as distro files spell the family.
     fn name(&self) -> &'static str;
 

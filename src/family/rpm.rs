@@ -22,7 +22,7 @@ use crate::resolve::{dnf, specs_file, JOB_DIR};
 use crate::sign::SigningKey;
 
 /// The rpm backend.
-pub struct Rpm;
+pub(crate) struct Rpm;
 
 impl Backend for Rpm {
     fn name(&self) -> &'static str {

@@ -14,7 +14,7 @@ use crate::resolve::{parse_missing, EXIT_MISSING, JOB_DIR, WORK_DIR};
 
 /// Why resolving a job failed, where callers (and users) tell the cases apart.
 #[derive(Debug, thiserror::Error)]
-pub enum ResolveError {
+pub(crate) enum ResolveError {
     /// Requested packages do not exist for the distro and arch.
     #[error("{label}: {} requested package(s) cannot be installed on {distro} {arch}:{}", .missing.len(), list(.missing))]
     Missing { label: String, distro: String, arch: Arch, missing: Vec<(String, String)> },
@@ -41,7 +41,7 @@ pub async fn start(ctx: &BuildContext, job: &Job, binds: Vec<String>) -> Result<
 }
 
 /// Run the family's resolver in `c` and read its report (copied out below `dir`).
-pub async fn resolve_in(
+pub(crate) async fn resolve_in(
     c: &Container,
     backend: &dyn Backend,
     job: &Job,

@@ -16,7 +16,7 @@ pub struct LockMode {
 
 /// How a job gets its closure.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     /// The lock matches the inputs: its packages, fetched into the cache when missing.
     Lock(LockedJob),
     /// Resolve in a build container.
@@ -25,7 +25,7 @@ pub enum Source {
 
 /// A job with its inputs digest and where its closure comes from.
 #[derive(Debug, Clone)]
-pub struct Planned {
+pub(crate) struct Planned {
     pub job: Job,
     pub inputs: String,
     pub source: Source,
@@ -33,7 +33,7 @@ pub struct Planned {
 
 /// Why a `--locked` build cannot use the lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// The lock has the job, made from other inputs.
     Stale,
     /// The lock does not have the job.
@@ -41,7 +41,7 @@ pub enum Refusal {
 }
 
 /// The decision for one job: its lock entry (if any), its inputs digest, the mode.
-pub fn choose(entry: Option<&LockedJob>, inputs: &str, mode: LockMode) -> Result<Source, Refusal> {
+pub(crate) fn choose(entry: Option<&LockedJob>, inputs: &str, mode: LockMode) -> Result<Source, Refusal> {
     match entry {
         Some(l) if l.inputs == inputs && !mode.update => Ok(Source::Lock(l.clone())),
         Some(_) if mode.locked => Err(Refusal::Stale),
@@ -51,7 +51,7 @@ pub fn choose(entry: Option<&LockedJob>, inputs: &str, mode: LockMode) -> Result
 }
 
 /// Every job's source. Refusals are all reported at once, one line per job.
-pub fn plan_sources(
+pub(crate) fn plan_sources(
     jobs: Vec<(Job, String)>,
     lock: &Lock,
     mode: LockMode,
@@ -79,7 +79,7 @@ pub fn plan_sources(
 
 /// Nothing to do: every job comes from the lock and its tree digest is the one the output
 /// was last built with. `digest` gives a locked job's tree digest.
-pub fn up_to_date(planned: &[Planned], state: &OutputState, digest: impl Fn(&Job, &LockedJob) -> String) -> bool {
+pub(crate) fn up_to_date(planned: &[Planned], state: &OutputState, digest: impl Fn(&Job, &LockedJob) -> String) -> bool {
     !planned.is_empty()
         && planned.iter().all(|p| match &p.source {
             Source::Lock(l) => !state.changed(&p.job.label(), &digest(&p.job, l)),

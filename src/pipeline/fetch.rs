@@ -16,7 +16,7 @@ use crate::resolve::{percent_decode, Artifact, Checksum, FETCH_SCRIPT, JOB_DIR, 
 
 /// One file to have.
 #[derive(Debug, Clone)]
-pub struct Want {
+pub(crate) struct Want {
     pub url: String,
     pub size: u64,
     pub checksum: Checksum,
@@ -37,7 +37,7 @@ impl Want {
         }
     }
 
-    pub fn upstream(a: &Artifact) -> Want {
+    pub(crate) fn upstream(a: &Artifact) -> Want {
         Want {
             url: a.url.clone(),
             size: a.size,
@@ -50,7 +50,7 @@ impl Want {
 
 /// A file in the cache.
 #[derive(Debug, Clone)]
-pub struct Have {
+pub(crate) struct Have {
     pub sha256: String,
     pub path: PathBuf,
     /// Downloaded in this build (not taken from the cache).
@@ -59,13 +59,13 @@ pub struct Have {
 
 /// Where missing files are downloaded: a build container already running, or one started
 /// for the purpose (and removed again).
-pub enum Via<'a> {
+pub(crate) enum Via<'a> {
     Running(&'a Container),
     Start,
 }
 
 /// Every wanted file, in order, from the cache or fetched into it and verified.
-pub async fn fetch_verified(ctx: &BuildContext, job: &Job, via: Via<'_>, wants: &[Want], dir: &Path) -> Result<Vec<Have>> {
+pub(crate) async fn fetch_verified(ctx: &BuildContext, job: &Job, via: Via<'_>, wants: &[Want], dir: &Path) -> Result<Vec<Have>> {
     let mut have: Vec<Option<Have>> = Vec::with_capacity(wants.len());
     for w in wants {
         have.push(match &w.checksum {

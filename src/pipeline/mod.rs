@@ -4,12 +4,12 @@
 //! commit. Effects stay in the stages that need them: containers in `container`, downloads
 //! in `fetch`, the output tree in `publish`.
 
-pub mod container;
+pub(crate) mod container;
 pub mod decide;
-pub mod fetch;
-pub mod prepare;
+pub(crate) mod fetch;
+pub(crate) mod prepare;
 pub mod report;
-pub mod state;
+pub(crate) mod state;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -55,7 +55,7 @@ pub struct BuildContext {
 }
 
 impl BuildContext {
-    pub fn engine(&self) -> Result<&Engine> {
+    pub(crate) fn engine(&self) -> Result<&Engine> {
         self.engine.as_ref().map_err(|e| anyhow!("{e}"))
     }
 

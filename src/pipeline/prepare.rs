@@ -14,7 +14,7 @@ use crate::lock::{LockedJob, LockedPackage};
 use crate::plan::Job;
 
 /// A job's closure, every file in the cache. `digest` and `date` are filled in by the caller.
-pub async fn prepare(ctx: &BuildContext, job: &Job, inputs: String, source: Source, dir: &Path) -> Result<Ready> {
+pub(crate) async fn prepare(ctx: &BuildContext, job: &Job, inputs: String, source: Source, dir: &Path) -> Result<Ready> {
     match source {
         Source::Lock(locked) => {
             let wants: Vec<Want> = locked.packages.iter().map(Want::locked).collect();

@@ -14,7 +14,7 @@ use crate::lock::LockedJob;
 
 /// What the last build of an output was made from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutputState {
+pub(crate) struct OutputState {
     /// Job label (`debian12/amd64`) → tree digest.
     #[serde(default)]
     pub jobs: BTreeMap<String, String>,
@@ -26,7 +26,7 @@ impl OutputState {
         cache.state(out).unwrap_or_default()
     }
 
-    pub fn save(&self, cache: &Cache, out: &Path) -> Result<()> {
+    pub(crate) fn save(&self, cache: &Cache, out: &Path) -> Result<()> {
         cache.put_state(out, self)
     }
 
@@ -50,7 +50,7 @@ struct TreeInputs<'a> {
 
 /// The digest of everything a job's published tree depends on: its locked closure, the
 /// signing key, the base URL in the node files, the index date and osrepo's version.
-pub fn tree_digest(label: &str, lock: &LockedJob, fingerprint: &str, base_url: &str, date: i64) -> String {
+pub(crate) fn tree_digest(label: &str, lock: &LockedJob, fingerprint: &str, base_url: &str, date: i64) -> String {
     let t = TreeInputs { job: label, lock, key: fingerprint, base_url, date, osrepo: env!("CARGO_PKG_VERSION") };
     let v = serde_json::to_value(&t).map(|v| v.to_string()).unwrap_or_default();
     hex::encode(Sha256::digest(v.as_bytes()))

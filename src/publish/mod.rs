@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use crate::fsutil::parent_of;
 
 /// A staging directory beside `out`. Dropped without `commit`, it is removed.
-pub struct Staging {
+pub(crate) struct Staging {
     out: PathBuf,
     dir: PathBuf,
     done: bool,
@@ -20,7 +20,7 @@ pub struct Staging {
 impl Staging {
     /// Start from a copy of the current output (package files hard-linked, indexes copied,
     /// so nothing written in staging can change the live tree).
-    pub fn begin(out: &Path) -> Result<Staging> {
+    pub(crate) fn begin(out: &Path) -> Result<Staging> {
         let parent = parent_of(out);
         std::fs::create_dir_all(&parent).with_context(|| format!("cannot create {}", parent.display()))?;
         let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("out");
@@ -44,7 +44,7 @@ impl Staging {
     }
 
     /// Swap the staged tree in: one atomic exchange when the output exists.
-    pub fn commit(mut self) -> Result<()> {
+    pub(crate) fn commit(mut self) -> Result<()> {
         if self.out.exists() {
             exchange(&self.dir, &self.out)?;
             // `dir` now holds the previous tree.
@@ -97,7 +97,7 @@ fn is_package(p: &Path) -> bool {
 }
 
 /// Copy a tree: package files as hard links, everything else as copies.
-pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     for entry in std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
         let entry = entry?;
         let src = entry.path();

@@ -13,7 +13,7 @@ use crate::fsutil::files_under;
 use crate::arch::Arch;
 
 /// Which files of a tree an arch's archive holds.
-pub fn files_for_arch(root: &Path, arch: &str) -> Result<Vec<(String, PathBuf)>> {
+pub(crate) fn files_for_arch(root: &Path, arch: &str) -> Result<Vec<(String, PathBuf)>> {
     let all = files_under(root)?;
     // Pool files the arch's indexes reference.
     let mut wanted_pool = BTreeSet::new();
@@ -48,7 +48,7 @@ pub fn files_for_arch(root: &Path, arch: &str) -> Result<Vec<(String, PathBuf)>>
 }
 
 /// The arches a tree holds (deb binary-* directories and rpm os/<basearch> directories).
-pub fn arches_in(root: &Path) -> Result<Vec<String>> {
+pub(crate) fn arches_in(root: &Path) -> Result<Vec<String>> {
     let mut out = BTreeSet::new();
     for (rel, _) in files_under(root)? {
         let parts: Vec<&str> = rel.split('/').collect();
@@ -63,7 +63,7 @@ pub fn arches_in(root: &Path) -> Result<Vec<String>> {
 }
 
 /// Write a deterministic tar.gz of `files` under the top directory `top`.
-pub fn write_archive(dest: &Path, top: &str, files: &[(String, PathBuf)], mtime: u64) -> Result<()> {
+pub(crate) fn write_archive(dest: &Path, top: &str, files: &[(String, PathBuf)], mtime: u64) -> Result<()> {
     let f = std::fs::File::create(dest).with_context(|| format!("cannot create {}", dest.display()))?;
     let gz = flate2::GzBuilder::new().mtime(0).write(f, flate2::Compression::new(6));
     let mut tar = tar::Builder::new(gz);

@@ -17,7 +17,7 @@ use crate::config::distro::{SourceEntry, SourceRole};
 use crate::config::Distro;
 
 /// The resolver script (POSIX sh). Arguments: ARCH RECOMMENDS(true|false); specs in job/specs.
-pub fn script() -> &'static str {
+pub(crate) fn script() -> &'static str {
     r#"#!/bin/sh
 # osrepo apt resolver: complete closure against an empty dpkg status.
 set -eu
@@ -91,7 +91,7 @@ echo "osrepo: closure of $(grep -c "^'" "$W/out/uris.txt") files"
 }
 
 /// deb822 sources for the image's own repos with mirror overrides applied.
-pub fn mirror_sources(distro: &Distro, archive: Option<&str>, security: Option<&str>) -> Result<String> {
+pub(crate) fn mirror_sources(distro: &Distro, archive: Option<&str>, security: Option<&str>) -> Result<String> {
     if distro.sources.is_empty() {
         bail!("distro {}: a mirror override needs the `sources` list in {}", distro.name, distro.file.display());
     }
@@ -115,7 +115,7 @@ pub fn mirror_sources(distro: &Distro, archive: Option<&str>, security: Option<&
 }
 
 /// One deb822 stanza.
-pub fn source_stanza(uri: &str, s: &SourceEntry, signed_by: Option<&str>) -> String {
+pub(crate) fn source_stanza(uri: &str, s: &SourceEntry, signed_by: Option<&str>) -> String {
     let mut t = format!(
         "Types: deb\nURIs: {}\nSuites: {}\nComponents: {}\n",
         uri.trim_end_matches('/'),
@@ -131,7 +131,7 @@ pub fn source_stanza(uri: &str, s: &SourceEntry, signed_by: Option<&str>) -> Str
 /// Parse `apt-get --print-uris` output (`'URL' FILE SIZE [HASH]` lines) with the SHA256 of
 /// each file taken from `apt-cache show` stanzas of the verified index (matched by Filename
 /// and Size).
-pub fn parse_resolution(uris: &str, show: &str) -> Result<Vec<Artifact>> {
+pub(crate) fn parse_resolution(uris: &str, show: &str) -> Result<Vec<Artifact>> {
     let mut by_file: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
     for stanza in show.split("\n\n") {
         let get = |f: &str| stanza.lines().find_map(|l| l.strip_prefix(f)).map(str::trim);
@@ -157,7 +157,7 @@ pub fn parse_resolution(uris: &str, show: &str) -> Result<Vec<Artifact>> {
 
 /// Parse `apt-get --print-uris` output: `'URL' FILE SIZE HASH` lines (the hash may be absent:
 /// it is then filled from the index by `parse_resolution`).
-pub fn parse_uris(text: &str) -> Result<Vec<Artifact>> {
+pub(crate) fn parse_uris(text: &str) -> Result<Vec<Artifact>> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if !line.starts_with('\'') {

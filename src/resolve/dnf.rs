@@ -16,7 +16,7 @@ use crate::config::Distro;
 
 
 /// The resolver script (POSIX sh). Arguments: BASEARCH RELEASEVER WEAKDEPS(1|0) TOOL(dnf|repotrack).
-pub fn script() -> &'static str {
+pub(crate) fn script() -> &'static str {
     r#"#!/bin/sh
 # osrepo rpm resolver: complete closure, target arch and noarch only.
 set -eu
@@ -89,7 +89,7 @@ echo "osrepo: closure of $(grep -c '\.rpm$' "$W/out/urls.txt") files"
 }
 
 /// `.repo` text for one repository definition.
-pub fn repo_file(id: &str, baseurl: &str, gpgkeys: &[String], gpgcheck: bool) -> String {
+pub(crate) fn repo_file(id: &str, baseurl: &str, gpgkeys: &[String], gpgcheck: bool) -> String {
     let mut t = format!("[{id}]\nname={id}\nbaseurl={baseurl}\nenabled=1\ngpgcheck={}\n", u8::from(gpgcheck));
     if !gpgkeys.is_empty() {
         t.push_str(&format!("gpgkey={}\n", gpgkeys.join(" ")));
@@ -98,25 +98,25 @@ pub fn repo_file(id: &str, baseurl: &str, gpgkeys: &[String], gpgcheck: bool) ->
 }
 
 /// The baseurl of an own repo for an arch.
-pub fn baseurl_for<'a>(distro: &Distro, url: &'a ImageRef, arch: Arch) -> Result<&'a str> {
+pub(crate) fn baseurl_for<'a>(distro: &Distro, url: &'a ImageRef, arch: Arch) -> Result<&'a str> {
     url.for_arch(arch).with_context(|| format!("distro {}: no baseurl for arch {arch}", distro.name))
 }
 
 /// The release (`$releasever`) and basearch of a job.
-pub fn releasever_basearch(distro: &Distro, arch: Arch) -> (String, String) {
+pub(crate) fn releasever_basearch(distro: &Distro, arch: Arch) -> (String, String) {
     (distro.release.clone(), arch.rpm().to_string())
 }
 
 /// One package of an upstream primary.xml: where it is and its checksum.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpstreamPackage {
+pub(crate) struct UpstreamPackage {
     pub href: String,
     pub checksum: Checksum,
     pub size: u64,
 }
 
 /// Read the packages of a primary.xml (plain text).
-pub fn read_primary(xml: &str) -> Result<Vec<UpstreamPackage>> {
+pub(crate) fn read_primary(xml: &str) -> Result<Vec<UpstreamPackage>> {
     let mut r = quick_xml::Reader::from_str(xml);
     let mut out = Vec::new();
     let mut in_checksum: Option<String> = None;
@@ -170,7 +170,7 @@ fn attr(e: &quick_xml::events::BytesStart, name: &str) -> Result<Option<String>>
 }
 
 /// Decompress a metadata file by its extension (.gz, .zst, .xz, or plain).
-pub fn decompress(name: &str, data: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn decompress(name: &str, data: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     if name.ends_with(".gz") {
         flate2::read::GzDecoder::new(data).read_to_end(&mut out)?;
@@ -187,7 +187,7 @@ pub fn decompress(name: &str, data: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// Match downloaded URLs to upstream records (by the URL ending in the package's href).
-pub fn artifacts(urls: &str, upstream: &[UpstreamPackage]) -> Result<Vec<Artifact>> {
+pub(crate) fn artifacts(urls: &str, upstream: &[UpstreamPackage]) -> Result<Vec<Artifact>> {
     let mut by_base: BTreeMap<&str, Vec<&UpstreamPackage>> = BTreeMap::new();
     for u in upstream {
         by_base.entry(u.href.rsplit('/').next().unwrap_or(&u.href)).or_default().push(u);

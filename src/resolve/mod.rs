@@ -1,5 +1,7 @@
-//! resolve: turn a job into the list of files of its complete closure, using the family's
-//! own tools inside a build container. osrepo writes the script and parses what it reports.
+//! resolve: what runs inside a build container and how its output is read. The container
+//! protocol both families share (directories, exit codes, the fetch script), and per tool
+//! the resolver script (`apt`, `dnf`) and the parsers of its report. Pure: the pipeline's
+//! `container` stage runs the scripts, `family` backends choose them.
 
 pub mod apt;
 pub mod dnf;
@@ -15,18 +17,18 @@ use crate::fsutil::hash_file;
 
 /// The container protocol both families share. Where the job's files are uploaded, and
 /// where the script works, inside the build container.
-pub const JOB_DIR: &str = "/osrepo/job";
-pub const WORK_DIR: &str = "/osrepo/work";
+pub(crate) const JOB_DIR: &str = "/osrepo/job";
+pub(crate) const WORK_DIR: &str = "/osrepo/work";
 /// Mount point of `file:` extra repos.
-pub const EXTRA_DIR: &str = "/osrepo/extra";
+pub(crate) const EXTRA_DIR: &str = "/osrepo/extra";
 
 /// Exit code the scripts use for "some requested packages cannot be resolved"; the specs and
 /// why are in `WORK_DIR/out/missing.tsv`.
-pub const EXIT_MISSING: i64 = 3;
+pub(crate) const EXIT_MISSING: i64 = 3;
 
 /// Fetch files by URL inside a build container: `job/fetch.list` holds `URL NAME`
 /// lines; files land in `work/files/NAME`, failures in `work/out/failed.tsv`.
-pub const FETCH_SCRIPT: &str = r#"#!/bin/sh
+pub(crate) const FETCH_SCRIPT: &str = r#"#!/bin/sh
 set -u
 W=/osrepo/work
 rm -rf "$W"
@@ -57,7 +59,7 @@ echo "osrepo: fetched $(ls "$W/files" | wc -l) files"
 
 /// One file of a closure, as the upstream's signed metadata describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Artifact {
+pub(crate) struct Artifact {
     /// File name as the resolver stored it.
     pub file: String,
     pub url: String,
@@ -67,7 +69,7 @@ pub struct Artifact {
 
 impl Artifact {
     /// The file's name in the upstream pool (last URL segment, percent-decoded).
-    pub fn pool_name(&self) -> String {
+    pub(crate) fn pool_name(&self) -> String {
         let last = self.url.rsplit('/').next().unwrap_or(&self.file);
         percent_decode(last)
     }
@@ -75,7 +77,7 @@ impl Artifact {
 
 /// An upstream checksum.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Checksum {
+pub(crate) enum Checksum {
     Md5(String),
     Sha256(String),
     Sha512(String),
@@ -99,7 +101,7 @@ impl Checksum {
     }
 
     /// Check a file against this checksum and a size; the error names the file and both values.
-    pub fn verify(&self, path: &Path, size: u64) -> Result<()> {
+    pub(crate) fn verify(&self, path: &Path, size: u64) -> Result<()> {
         let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
         if meta.len() != size {
             bail!("{}: size {} but the upstream metadata says {size}", path.display(), meta.len());
@@ -116,7 +118,7 @@ impl Checksum {
         Ok(())
     }
 
-    pub fn hex(&self) -> &str {
+    pub(crate) fn hex(&self) -> &str {
         match self {
             Checksum::Md5(h) | Checksum::Sha256(h) | Checksum::Sha512(h) => h,
         }
@@ -124,16 +126,16 @@ impl Checksum {
 }
 
 /// Parse the script's `missing.tsv`: spec, reason.
-pub fn parse_missing(text: &str) -> Vec<(String, String)> {
+pub(crate) fn parse_missing(text: &str) -> Vec<(String, String)> {
     text.lines().filter_map(|l| l.split_once('\t')).map(|(a, b)| (a.to_string(), b.to_string())).collect()
 }
 
 /// The specs file: one spec per line.
-pub fn specs_file(specs: &[PackageSpec]) -> String {
+pub(crate) fn specs_file(specs: &[PackageSpec]) -> String {
     specs.iter().map(|s| format!("{}\n", s.raw)).collect()
 }
 
-pub fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
