@@ -6,9 +6,9 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use osrepo::arch::Arch;
-use osrepo::pipeline::{self as build, decide::LockMode, BuildContext};
 use osrepo::config::{distro, PackageSet};
 use osrepo::engine::{Engine, PullPolicy};
+use osrepo::pipeline::{self as build, decide::LockMode, BuildContext};
 use osrepo::plan::{self, PlanOptions};
 use osrepo::sign::SigningKey;
 

@@ -166,6 +166,10 @@ fn lock_then_locked_build_then_noop(env: &Env, cache1: &Path, out1: &Path) -> (B
     assert_eq!(created, 0, "a no-op build created containers");
     assert_eq!(before, stat_tree(out1), "a no-op build touched the tree");
     eprintln!("no-op rebuild: {noop_secs:.2} s");
+    // Nothing to do needs no engine: the same no-op with no engine answering.
+    let o =
+        run(env.cmd("build", cache1, &["--out"]).arg(out1).env("DOCKER_HOST", "unix:///nonexistent/docker.sock"), true);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("up to date"), "{}", String::from_utf8_lossy(&o.stdout));
     (lines, lock_text)
 }
 

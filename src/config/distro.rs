@@ -227,11 +227,10 @@ impl Distro {
                 .replace("{release}", &self.release)
         };
         let u: Upstream = serde_yaml::from_str(&fill(&text)).map_err(|e| anyhow::anyhow!("{}", located(&p, &e)))?;
-        let mut r = u
-            .0
-            .get(&self.family)
-            .cloned()
-            .with_context(|| format!("{}: upstream {name} has no {} section", p.display(), self.family))?;
+        let mut r =
+            u.0.get(&self.family)
+                .cloned()
+                .with_context(|| format!("{}: upstream {name} has no {} section", p.display(), self.family))?;
         r.name = name.to_string();
         if let Some(k) = &r.key_file {
             if k.is_relative() {

@@ -58,8 +58,7 @@ impl Backend for Deb {
             binds: Vec::new(),
         };
         let archive = overrides.mirror.clone().or_else(|| d.mirror.as_ref().and_then(|m| m.archive.clone()));
-        let security =
-            overrides.security_mirror.clone().or_else(|| d.mirror.as_ref().and_then(|m| m.security.clone()));
+        let security = overrides.security_mirror.clone().or_else(|| d.mirror.as_ref().and_then(|m| m.security.clone()));
         if archive.is_some() || security.is_some() {
             inputs.files.push(("replace-sources".into(), Vec::new(), 0o644));
             let text = apt::mirror_sources(d, archive.as_deref(), security.as_deref())?;

@@ -47,7 +47,8 @@ impl Backend for Rpm {
     /// that starts a version (a digit), which is how yum specs are written.
     fn split_pin<'a>(&self, raw: &'a str) -> Option<(&'a str, &'a str)> {
         let bytes = raw.as_bytes();
-        (2..bytes.len()).find_map(|i| (bytes[i - 1] == b'-' && bytes[i].is_ascii_digit()).then(|| (&raw[..i - 1], &raw[i..])))
+        (2..bytes.len())
+            .find_map(|i| (bytes[i - 1] == b'-' && bytes[i].is_ascii_digit()).then(|| (&raw[..i - 1], &raw[i..])))
     }
 
     fn container_inputs(&self, job: &Job, _: &Overrides) -> Result<ContainerInputs> {

@@ -74,3 +74,26 @@ pub(crate) async fn resolve_in(
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_packages_are_listed_by_spec_with_distro_and_arch() {
+        let e = ResolveError::Missing {
+            label: "debian12/arm64".into(),
+            distro: "debian12".into(),
+            arch: Arch::Arm64,
+            missing: vec![
+                ("aufs-tools".into(), "Unable to locate package aufs-tools".into()),
+                ("netcat".into(), "virtual".into()),
+            ],
+        };
+        assert_eq!(
+            e.to_string(),
+            "debian12/arm64: 2 requested package(s) cannot be installed on debian12 arm64:\n  \
+             aufs-tools: Unable to locate package aufs-tools\n  netcat: virtual"
+        );
+    }
+}

@@ -79,7 +79,11 @@ pub(crate) fn plan_sources(
 
 /// Nothing to do: every job comes from the lock and its tree digest is the one the output
 /// was last built with. `digest` gives a locked job's tree digest.
-pub(crate) fn up_to_date(planned: &[Planned], state: &OutputState, digest: impl Fn(&Job, &LockedJob) -> String) -> bool {
+pub(crate) fn up_to_date(
+    planned: &[Planned],
+    state: &OutputState,
+    digest: impl Fn(&Job, &LockedJob) -> String,
+) -> bool {
     !planned.is_empty()
         && planned.iter().all(|p| match &p.source {
             Source::Lock(l) => !state.changed(&p.job.label(), &digest(&p.job, l)),

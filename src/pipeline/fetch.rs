@@ -65,11 +65,19 @@ pub(crate) enum Via<'a> {
 }
 
 /// Every wanted file, in order, from the cache or fetched into it and verified.
-pub(crate) async fn fetch_verified(ctx: &BuildContext, job: &Job, via: Via<'_>, wants: &[Want], dir: &Path) -> Result<Vec<Have>> {
+pub(crate) async fn fetch_verified(
+    ctx: &BuildContext,
+    job: &Job,
+    via: Via<'_>,
+    wants: &[Want],
+    dir: &Path,
+) -> Result<Vec<Have>> {
     let mut have: Vec<Option<Have>> = Vec::with_capacity(wants.len());
     for w in wants {
         have.push(match &w.checksum {
-            Checksum::Sha256(h) => ctx.cache.get(h, w.size)?.map(|path| Have { sha256: h.clone(), path, fetched: false }),
+            Checksum::Sha256(h) => {
+                ctx.cache.get(h, w.size)?.map(|path| Have { sha256: h.clone(), path, fetched: false })
+            }
             _ => None,
         });
     }

@@ -113,9 +113,8 @@ fn plan_sources(ctx: &BuildContext, jobs: Vec<Job>, lock: &Lock) -> Result<Vec<P
         with_inputs.push((job, inputs));
     }
     let lock_name = ctx.lock_path.display().to_string();
-    decide::plan_sources(with_inputs, lock, ctx.lock_mode, &lock_name).map_err(|refused| {
-        anyhow!("{}\nnothing was published; {} is unchanged", refused.join("\n"), ctx.out.display())
-    })
+    decide::plan_sources(with_inputs, lock, ctx.lock_mode, &lock_name)
+        .map_err(|refused| anyhow!("{}\nnothing was published; {} is unchanged", refused.join("\n"), ctx.out.display()))
 }
 
 /// The reports of a build that has nothing to do.

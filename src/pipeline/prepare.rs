@@ -14,7 +14,13 @@ use crate::lock::{LockedJob, LockedPackage};
 use crate::plan::Job;
 
 /// A job's closure, every file in the cache. `digest` and `date` are filled in by the caller.
-pub(crate) async fn prepare(ctx: &BuildContext, job: &Job, inputs: String, source: Source, dir: &Path) -> Result<Ready> {
+pub(crate) async fn prepare(
+    ctx: &BuildContext,
+    job: &Job,
+    inputs: String,
+    source: Source,
+    dir: &Path,
+) -> Result<Ready> {
     match source {
         Source::Lock(locked) => {
             let wants: Vec<Want> = locked.packages.iter().map(Want::locked).collect();
@@ -52,7 +58,13 @@ fn ready(job: &Job, locked: LockedJob, have: &[Have]) -> Ready {
 }
 
 /// The lock entry of a resolved closure: each file identified by its own metadata.
-fn lock_entry(ctx: &BuildContext, be: &dyn Backend, inputs: String, report: &Report, have: &[Have]) -> Result<LockedJob> {
+fn lock_entry(
+    ctx: &BuildContext,
+    be: &dyn Backend,
+    inputs: String,
+    report: &Report,
+    have: &[Have],
+) -> Result<LockedJob> {
     let mut packages = Vec::with_capacity(have.len());
     for (a, h) in report.artifacts.iter().zip(have) {
         let id = be.identify(&ctx.cache, &h.sha256, &h.path)?;

@@ -105,13 +105,8 @@ mod tests {
 
     #[test]
     fn statuses_in_the_table() {
-        let l = LockedJob {
-            inputs: String::new(),
-            packages: vec![],
-            resolved: 0,
-            modules: None,
-            keys: Default::default(),
-        };
+        let l =
+            LockedJob { inputs: String::new(), packages: vec![], resolved: 0, modules: None, keys: Default::default() };
         let mut skipped = JobReport::of("debian12", Arch::Arm64, &l, 0, 1.0);
         skipped.status = JobStatus::Skipped { why: "another arch of debian12 failed".into() };
         let rows = [

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use sha2::Sha256;
 
-use crate::fsutil::files_under;
 use crate::arch::Arch;
+use crate::fsutil::files_under;
 
 /// Which files of a tree an arch's archive holds.
 pub(crate) fn files_for_arch(root: &Path, arch: &str) -> Result<Vec<(String, PathBuf)>> {

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
 
-use super::{Artifact, Checksum};
 #[cfg(test)]
 use super::parse_missing;
+use super::{Artifact, Checksum};
 use crate::config::distro::{SourceEntry, SourceRole};
 use crate::config::Distro;
 

@@ -14,7 +14,6 @@ use crate::arch::Arch;
 use crate::config::distro::ImageRef;
 use crate::config::Distro;
 
-
 /// The resolver script (POSIX sh). Arguments: BASEARCH RELEASEVER WEAKDEPS(1|0) TOOL(dnf|repotrack).
 pub(crate) fn script() -> &'static str {
     r#"#!/bin/sh
