@@ -34,7 +34,7 @@ use std::cmp::Ordering;
 
 pub use header::scan_dir;
 pub use repodata::{write_repodata, Compression, RepodataOptions};
-pub use version::rpmvercmp;
+pub use version::{evr_string, nevra, rpmvercmp};
 pub use xml::{filelists_xml, other_xml, primary_xml};
 
 /// One dependency entry (`<rpm:entry>`), as `createrepo_c` writes it.
@@ -121,11 +121,7 @@ pub struct RpmRecord {
 impl RpmRecord {
     /// `name-[epoch:]version-release.arch`, the epoch omitted when 0.
     pub fn nevra(&self) -> String {
-        if self.epoch == 0 {
-            format!("{}-{}-{}.{}", self.name, self.version, self.release, self.arch)
-        } else {
-            format!("{}-{}:{}-{}.{}", self.name, self.epoch, self.version, self.release, self.arch)
-        }
+        format!("{}-{}.{}", self.name, evr_string(self.epoch, &self.version, &self.release), self.arch)
     }
 
     /// The repository's package order: name, epoch, version and release

@@ -1,14 +1,18 @@
-//! rpm version strings: splitting dependency EVRs and comparing versions.
+//! rpm versions in one place: comparing them (rpm's `rpmvercmp`, from the
+//! `rpm-version` crate), splitting dependency versions, and writing EVR and
+//! NEVRA strings.
 
 use std::cmp::Ordering;
 
+use rpm_version::Evr;
+
 /// Epoch, version and release of a dependency; `None` where empty.
-type Evr<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>);
+type DepEvr<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>);
 
 /// Split a dependency version `[E:]V[-R]` like createrepo_c's `cr_str_to_evr`:
 /// the epoch defaults to `"0"`, empty parts are `None`, and a non-numeric
 /// epoch makes the whole entry invalid (`None`).
-pub(super) fn split_evr(evr: &str) -> Option<Evr<'_>> {
+pub(super) fn split_evr(evr: &str) -> Option<DepEvr<'_>> {
     if evr.is_empty() {
         return Some((None, None, None));
     }
@@ -35,89 +39,36 @@ fn strtol_whole(s: &str) -> bool {
     s.is_empty() || (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// rpm's `rpmvercmp` (with `~` and `^`).
+/// rpm's `rpmvercmp` (with `~` and `^`) on one version or release string.
 pub fn rpmvercmp(a: &str, b: &str) -> Ordering {
-    if a == b {
-        return Ordering::Equal;
+    // Equal epochs and releases: the comparison is the version's alone.
+    Evr::new("", a, "").cmp(&Evr::new("", b, ""))
+}
+
+/// `[epoch:]version-release`, the epoch omitted when 0 (`2:1.2-3`, `1.0-1`).
+pub fn evr_string(epoch: u32, version: &str, release: &str) -> String {
+    if epoch == 0 {
+        format!("{version}-{release}")
+    } else {
+        format!("{epoch}:{version}-{release}")
     }
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let (mut i, mut j) = (0, 0);
-    let sep = |c: u8| !c.is_ascii_alphanumeric() && c != b'~' && c != b'^';
-    while i < a.len() || j < b.len() {
-        while i < a.len() && sep(a[i]) {
-            i += 1;
-        }
-        while j < b.len() && sep(b[j]) {
-            j += 1;
-        }
-        let (ca, cb) = (a.get(i).copied(), b.get(j).copied());
-        if ca == Some(b'~') || cb == Some(b'~') {
-            if ca != Some(b'~') {
-                return Ordering::Greater;
-            }
-            if cb != Some(b'~') {
-                return Ordering::Less;
-            }
-            i += 1;
-            j += 1;
-            continue;
-        }
-        if ca == Some(b'^') || cb == Some(b'^') {
-            if ca.is_none() {
-                return Ordering::Less;
-            }
-            if cb.is_none() {
-                return Ordering::Greater;
-            }
-            if ca != Some(b'^') {
-                return Ordering::Greater;
-            }
-            if cb != Some(b'^') {
-                return Ordering::Less;
-            }
-            i += 1;
-            j += 1;
-            continue;
-        }
-        let (Some(ca), Some(_)) = (ca, cb) else {
-            break;
-        };
-        let numeric = ca.is_ascii_digit();
-        let class = |c: &u8| {
-            if numeric {
-                c.is_ascii_digit()
-            } else {
-                c.is_ascii_alphabetic()
-            }
-        };
-        let end_a = i + a[i..].iter().take_while(|c| class(c)).count();
-        let end_b = j + b[j..].iter().take_while(|c| class(c)).count();
-        if end_b == j {
-            return if numeric { Ordering::Greater } else { Ordering::Less };
-        }
-        let (mut sa, mut sb) = (&a[i..end_a], &b[j..end_b]);
-        if numeric {
-            while sa.first() == Some(&b'0') {
-                sa = &sa[1..];
-            }
-            while sb.first() == Some(&b'0') {
-                sb = &sb[1..];
-            }
-            match sa.len().cmp(&sb.len()) {
-                Ordering::Equal => {}
-                other => return other,
-            }
-        }
-        match sa.cmp(sb) {
-            Ordering::Equal => {}
-            other => return other,
-        }
-        i = end_a;
-        j = end_b;
-    }
-    match (i >= a.len(), j >= b.len()) {
-        (true, true) => Ordering::Equal,
-        (true, false) => Ordering::Less,
-        _ => Ordering::Greater,
+}
+
+/// `name-epoch:version-release.arch` with the epoch always written (`0:` when
+/// none), the form module metadata lists its artifacts in.
+pub fn nevra(name: &str, epoch: u32, version: &str, release: &str, arch: &str) -> String {
+    format!("{name}-{epoch}:{version}-{release}.{arch}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evr_and_nevra_strings() {
+        assert_eq!(evr_string(0, "1.0", "1.el9"), "1.0-1.el9");
+        assert_eq!(evr_string(2, "1.2.3", "4"), "2:1.2.3-4");
+        assert_eq!(nevra("bash", 0, "5.1.8", "9.el9", "x86_64"), "bash-0:5.1.8-9.el9.x86_64");
+        assert_eq!(nevra("libfoo", 2, "1.2.3", "4.el9", "noarch"), "libfoo-2:1.2.3-4.el9.noarch");
     }
 }
