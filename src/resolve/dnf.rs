@@ -4,12 +4,10 @@
 //! EL7 images have no dnf: there `repotrack` (yum-utils) does the same job.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 
-use anyhow::{bail, Context, Result};
-use quick_xml::events::Event;
+use anyhow::{Context, Result};
 
-use super::{Artifact, Checksum};
+use super::Artifact;
 use crate::config::distro::{basearch, ImageRef};
 use crate::config::Distro;
 
@@ -114,84 +112,9 @@ pub fn releasever_basearch(distro: &Distro, arch: &str) -> (String, String) {
     (distro.release.clone(), basearch(arch).to_string())
 }
 
-/// One package of an upstream primary.xml: where it is and its checksum.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpstreamPackage {
-    pub href: String,
-    pub checksum: Checksum,
-    pub size: u64,
-}
-
-/// Read the packages of a primary.xml (plain text).
-pub fn read_primary(xml: &str) -> Result<Vec<UpstreamPackage>> {
-    let mut r = quick_xml::Reader::from_str(xml);
-    let mut out = Vec::new();
-    let mut in_checksum: Option<String> = None;
-    let (mut href, mut sum, mut size) = (None::<String>, None::<Checksum>, None::<u64>);
-    loop {
-        match r.read_event().context("primary.xml")? {
-            Event::Start(e) | Event::Empty(e) => match e.local_name().into_inner() {
-                "package" => (href, sum, size) = (None, None, None),
-                "checksum" => in_checksum = Some(attr(&e, "type")?.unwrap_or_default()),
-                "location" => href = attr(&e, "href")?,
-                "size" => size = attr(&e, "package")?.and_then(|s| s.parse().ok()),
-                _ => {}
-            },
-            Event::Text(t) => {
-                if let Some(kind) = in_checksum.take() {
-                    let v = t.into_inner().trim().to_string();
-                    sum = Some(match kind.as_str() {
-                        "sha256" => Checksum::Sha256(v),
-                        "sha512" => Checksum::Sha512(v),
-                        "md5" => Checksum::Md5(v),
-                        other => bail!("primary.xml: checksum type {other} is not supported"),
-                    });
-                }
-            }
-            Event::End(e) => {
-                if e.local_name().into_inner() == "checksum" {
-                    in_checksum = None;
-                }
-                if e.local_name().into_inner() == "package" {
-                    if let (Some(h), Some(c), Some(s)) = (href.take(), sum.take(), size.take()) {
-                        out.push(UpstreamPackage { href: h, checksum: c, size: s });
-                    }
-                }
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-    }
-    Ok(out)
-}
-
-#[allow(deprecated)] // unescape_value: the XML 1.0 rules are what repodata uses
-fn attr(e: &quick_xml::events::BytesStart, name: &str) -> Result<Option<String>> {
-    for a in e.attributes() {
-        let a = a?;
-        if a.key.local_name().into_inner() == name {
-            return Ok(Some(a.unescape_value()?.into_owned()));
-        }
-    }
-    Ok(None)
-}
-
-/// Decompress a metadata file by its extension (.gz, .zst, .xz, or plain).
-pub fn decompress(name: &str, data: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    if name.ends_with(".gz") {
-        flate2::read::GzDecoder::new(data).read_to_end(&mut out)?;
-    } else if name.ends_with(".zst") {
-        out = zstd::decode_all(data)?;
-    } else if name.ends_with(".xz") {
-        xz2::read::XzDecoder::new(data).read_to_end(&mut out)?;
-    } else if name.ends_with(".bz2") {
-        bail!("{name}: bzip2 metadata is not supported");
-    } else {
-        out = data.to_vec();
-    }
-    Ok(out)
-}
+// One primary.xml reader for upstream metadata and output trees: it lives in `index`.
+pub use crate::index::decompress;
+pub use crate::index::rpm::{read_primary, PrimaryPackage as UpstreamPackage};
 
 /// Match downloaded URLs to upstream records (by the URL ending in the package's href).
 pub fn artifacts(urls: &str, upstream: &[UpstreamPackage]) -> Result<Vec<Artifact>> {
@@ -221,6 +144,7 @@ pub fn artifacts(urls: &str, upstream: &[UpstreamPackage]) -> Result<Vec<Artifac
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resolve::Checksum;
 
     const PRIMARY: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <metadata xmlns="http://linux.duke.edu/metadata/common" xmlns:rpm="http://linux.duke.edu/metadata/rpm" packages="1">

@@ -24,6 +24,7 @@
 //! build their own).
 
 mod header;
+mod primary;
 mod repodata;
 #[cfg(test)]
 mod tests;
@@ -33,6 +34,7 @@ mod xml;
 use std::cmp::Ordering;
 
 pub use header::scan_dir;
+pub use primary::{read_primary, PrimaryPackage};
 pub use repodata::{write_repodata, Compression, RepodataOptions};
 pub use version::{evr_string, nevra, rpmvercmp};
 pub use xml::{filelists_xml, other_xml, primary_xml};

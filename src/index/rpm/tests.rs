@@ -638,6 +638,52 @@ fn golden_documents() {
     check_golden("other.xml", &other_xml(&records, 3), include_str!("../../../tests/golden/rpm/other.xml"));
 }
 
+#[test]
+fn primary_xml_reads_back() {
+    let records = sample_records();
+    let got = read_primary(&primary_xml(&records)).unwrap();
+    let want: Vec<PrimaryPackage> = records
+        .iter()
+        .map(|r| PrimaryPackage {
+            name: r.name.clone(),
+            arch: r.arch.clone(),
+            epoch: r.epoch,
+            ver: r.version.clone(),
+            rel: r.release.clone(),
+            href: r.location_href.clone(),
+            checksum: crate::resolve::Checksum::Sha256(r.sha256.clone()),
+            size: r.size_package,
+        })
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(got[0].evr(), "3:1.0~rc1-2.el9");
+    assert_eq!(got[1].evr(), "1-1");
+    // Escaped names come back whole; packages without a location are skipped.
+    let doc = primary_xml(&records)
+        .replacen("<name>odd</name>", "<name>a&amp;b&#65;</name>", 1)
+        .replacen("<location href=\"minimal-1-1.noarch.rpm\"/>", "", 1);
+    let got = read_primary(&doc).unwrap();
+    assert_eq!(got.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["a&bA"]);
+    let sha1 = primary_xml(&records).replace("type=\"sha256\"", "type=\"sha1\"");
+    assert!(format!("{:#}", read_primary(&sha1).unwrap_err()).contains("sha1 is not supported"));
+    let bad_epoch = primary_xml(&records).replace("epoch=\"3\"", "epoch=\"x\"");
+    assert!(read_primary(&bad_epoch).is_err());
+}
+
+#[test]
+fn tree_closures_read_our_repodata() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = root.path().join("rocky/9/os/x86_64");
+    for compression in [Compression::Gzip, Compression::Zstd] {
+        write_repodata(&repo, &sample_records(), &[], &opts(compression)).unwrap();
+        let closures = crate::index::tree_closures(root.path()).unwrap();
+        let set: Vec<(&str, &str, &str)> =
+            closures["rocky/9/x86_64"].iter().map(|(n, a, v)| (n.as_str(), a.as_str(), v.as_str())).collect();
+        assert_eq!(set, [("minimal", "noarch", "1-1"), ("odd", "x86_64", "3:1.0~rc1-2.el9")]);
+        assert_eq!(closures.len(), 1);
+    }
+}
+
 // -----------------------------------------------------------------------
 // repodata/
 
