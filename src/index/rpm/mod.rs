@@ -35,7 +35,7 @@ use std::cmp::Ordering;
 
 pub use header::scan_dir;
 pub use primary::{read_primary, PrimaryPackage};
-pub use repodata::{write_repodata, Compression, RepodataOptions};
+pub use repodata::{render_repodata, write_repodata, Compression, RepodataOptions};
 pub use version::{evr_string, nevra, rpmvercmp};
 pub use xml::{filelists_xml, other_xml, primary_xml};
 

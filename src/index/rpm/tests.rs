@@ -384,8 +384,7 @@ fn primary_files_and_changelog_limit() {
     let rel = save(libfoo_x86_64(), dir.path(), "libfoo.rpm");
     let r = RpmRecord::from_file(dir.path(), &rel).unwrap();
     let primary = primary_xml(std::slice::from_ref(&r));
-    let listed: Vec<&str> =
-        primary.lines().filter(|l| l.trim_start().starts_with("<file")).map(str::trim).collect();
+    let listed: Vec<&str> = primary.lines().filter(|l| l.trim_start().starts_with("<file")).map(str::trim).collect();
     let mut expected = vec![
         "<file type=\"dir\">/etc/foo</file>",
         "<file>/etc/foo/foo.conf</file>",
@@ -659,9 +658,11 @@ fn primary_xml_reads_back() {
     assert_eq!(got[0].evr(), "3:1.0~rc1-2.el9");
     assert_eq!(got[1].evr(), "1-1");
     // Escaped names come back whole; packages without a location are skipped.
-    let doc = primary_xml(&records)
-        .replacen("<name>odd</name>", "<name>a&amp;b&#65;</name>", 1)
-        .replacen("<location href=\"minimal-1-1.noarch.rpm\"/>", "", 1);
+    let doc = primary_xml(&records).replacen("<name>odd</name>", "<name>a&amp;b&#65;</name>", 1).replacen(
+        "<location href=\"minimal-1-1.noarch.rpm\"/>",
+        "",
+        1,
+    );
     let got = read_primary(&doc).unwrap();
     assert_eq!(got.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["a&bA"]);
     let sha1 = primary_xml(&records).replace("type=\"sha256\"", "type=\"sha1\"");
@@ -822,6 +823,38 @@ fn write_repodata_is_deterministic_and_consistent() {
     assert!(bad("a b", "x.xml"));
     assert!(bad("modules", "../x.yaml"));
     assert!(bad("modules", "m.yaml.xz"));
+}
+
+#[test]
+fn render_repodata_is_what_write_repodata_writes() {
+    let records = sample_records();
+    let extra = vec![("modules".to_owned(), "modules.yaml".to_owned(), b"---\n".to_vec())];
+    for compression in [Compression::Gzip, Compression::Zstd] {
+        let rendered = render_repodata(&records, &extra, &opts(compression)).unwrap();
+        let names: Vec<&str> = rendered.iter().map(|(rel, _)| rel.as_str()).collect();
+        assert_eq!(names.len(), 5);
+        assert_eq!(names[4], "repodata/repomd.xml");
+        let dir = tempfile::tempdir().unwrap();
+        let repomd = write_repodata(dir.path(), &records, &extra, &opts(compression)).unwrap();
+        assert_eq!(repomd.as_bytes(), rendered[4].1.as_slice());
+        for (rel, bytes) in &rendered {
+            assert_eq!(&fs::read(dir.path().join(rel)).unwrap(), bytes, "{rel}");
+        }
+        assert_eq!(fs::read_dir(dir.path().join("repodata")).unwrap().count(), 5);
+    }
+}
+
+#[test]
+fn compression_from_str() {
+    for (s, want) in [
+        ("gz", Compression::Gzip),
+        ("gzip", Compression::Gzip),
+        ("zstd", Compression::Zstd),
+        ("zst", Compression::Zstd),
+    ] {
+        assert_eq!(s.parse::<Compression>().unwrap(), want);
+    }
+    assert_eq!("xz".parse::<Compression>().unwrap_err().to_string(), "\"xz\" is not gz or zstd");
 }
 
 // -----------------------------------------------------------------------
@@ -1031,10 +1064,7 @@ fn dnf(repo: &Path, arch: &str, args: &[&str]) -> Vec<String> {
     let conf = work.path().join("dnf.conf");
     fs::write(
         &conf,
-        format!(
-            "[main]\ngpgcheck=0\nskip_if_unavailable=False\ncachedir={}\n",
-            work.path().join("cache").display()
-        ),
+        format!("[main]\ngpgcheck=0\nskip_if_unavailable=False\ncachedir={}\n", work.path().join("cache").display()),
     )
     .unwrap();
     fs::create_dir_all(work.path().join("repos.d")).unwrap();
@@ -1119,12 +1149,7 @@ fn dnf_reads_our_metadata() {
             dnf(
                 repo.path(),
                 "aarch64",
-                &[
-                    "--qf",
-                    "%{name}-%{epoch}:%{version}-%{release}.%{arch}",
-                    "--whatprovides",
-                    "libfoo.so.1()(64bit)"
-                ]
+                &["--qf", "%{name}-%{epoch}:%{version}-%{release}.%{arch}", "--whatprovides", "libfoo.so.1()(64bit)"]
             ),
             ["libfoo-2:1.2.3-4.el9.aarch64"]
         );
@@ -1135,12 +1160,10 @@ fn dnf_reads_our_metadata() {
         assert_eq!(files.len(), 15, "{files:?}");
         assert!(files.contains(&ODD_FILE.to_owned()) && files.contains(&"/var/log/foo.log".to_owned()));
         assert_eq!(
-            q(&[
-                "--qf",
-                "%{name}|%{summary}|%{url}|%{license}|%{vendor}|%{buildtime}|%{sourcerpm}",
-                "libfoo.x86_64"
-            ]),
-            [format!("libfoo|{ODD_SUMMARY}|https://example.com/foo?a=1&b=2|MIT & BSD|Example <Corp>|2023-11-14 22:13|(none)")]
+            q(&["--qf", "%{name}|%{summary}|%{url}|%{license}|%{vendor}|%{buildtime}|%{sourcerpm}", "libfoo.x86_64"]),
+            [format!(
+                "libfoo|{ODD_SUMMARY}|https://example.com/foo?a=1&b=2|MIT & BSD|Example <Corp>|2023-11-14 22:13|(none)"
+            )]
         );
         assert_eq!(q(&["--qf", "%{name}", "--whatrequires", "libfoo.so.1()(64bit)"]), ["foo-cli"]);
         assert_eq!(q(&["--qf", "%{name}", "--requires", "--resolve", "foo-cli"]), sorted(&["foo-data", "libfoo"]));
