@@ -532,8 +532,8 @@ pub fn write_dist(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
     use chrono::TimeZone;
+    use std::path::PathBuf;
     use std::process::{Command, Output};
 
     // ---------- helpers ----------

@@ -348,4 +348,3 @@ pub(super) fn libc_is_higher(best: &str, new: &str) -> bool {
     }
     rpmvercmp(&best[num1..close1], &new[num2..close2]) == Ordering::Less
 }
-

@@ -13,7 +13,6 @@ pub(super) const NS_OTHER: &str = "http://linux.duke.edu/metadata/other";
 pub(super) const NS_REPO: &str = "http://linux.duke.edu/metadata/repo";
 pub(super) const XML_DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 
-
 /// Text content escaped as libxml2 writes it (`&`, `<`, `>`, CR). Characters
 /// XML 1.0 cannot carry (C0 controls other than TAB/LF/CR, U+FFFE, U+FFFF)
 /// are dropped.
