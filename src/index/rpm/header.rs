@@ -224,15 +224,43 @@ pub(super) struct Deps {
     pub(super) enhances: Vec<RpmDep>,
 }
 
+impl Deps {
+    /// The list an entry of `tags` with `flags` goes to.
+    fn list(&mut self, tags: DepTags, flags: DependencyFlags) -> &mut Vec<RpmDep> {
+        let strong = flags.contains(DependencyFlags::STRONG);
+        match tags {
+            DepTags::Provides => &mut self.provides,
+            DepTags::Conflicts => &mut self.conflicts,
+            DepTags::Obsoletes => &mut self.obsoletes,
+            // Legacy (SUSE) weak requires.
+            DepTags::Requires if flags.contains(DependencyFlags::MISSINGOK) => &mut self.recommends,
+            DepTags::Requires => &mut self.requires,
+            DepTags::Suggests => &mut self.suggests,
+            DepTags::Enhances => &mut self.enhances,
+            DepTags::Recommends => &mut self.recommends,
+            DepTags::Supplements => &mut self.supplements,
+            DepTags::OldSuggests if strong => &mut self.recommends,
+            DepTags::OldSuggests => &mut self.suggests,
+            DepTags::OldEnhances if strong => &mut self.supplements,
+            DepTags::OldEnhances => &mut self.enhances,
+        }
+    }
+}
+
+/// What [`read_deps`] has seen so far, to filter requires like createrepo_c.
+#[derive(Default)]
+struct Seen {
+    /// name + flags + version of every provide
+    provided: HashSet<String>,
+    /// the last kept require of each name: (flags, version, pre)
+    kept: HashMap<String, (Option<&'static str>, String, bool)>,
+}
+
 /// The dependency lists, filtered like createrepo_c's `cr_package_from_header`.
 pub(super) fn read_deps(h: &Header<IndexTag>, files: &[RpmFile]) -> Result<Deps> {
     let own_files: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
     let mut deps = Deps::default();
-    // name + flags + version of every provide
-    let mut provided: HashSet<String> = HashSet::new();
-    // the last kept require of each name: (flags, version, pre)
-    let mut kept: HashMap<String, (Option<&str>, String, bool)> = HashMap::new();
-
+    let mut seen = Seen::default();
     for (tags, [name_tag, flags_tag, version_tag]) in DEP_TAGS {
         let (Some(names), Some(flags), Some(versions)) = (
             present(h.get_entry_data_as_string_array(name_tag), "dependency name")?,
@@ -246,73 +274,72 @@ pub(super) fn read_deps(h: &Header<IndexTag>, files: &[RpmFile]) -> Result<Deps>
             let flags = DependencyFlags::from_bits_retain(bits);
             let op = flag_name(bits);
             let nfv = format!("{name}{}{version}", op.unwrap_or(""));
-            let mut pre = false;
-            if tags == DepTags::Requires {
-                if name.starts_with("rpmlib(")
-                    || (name.starts_with('/') && own_files.contains(name) && is_primary(name))
-                    || provided.contains(&nfv)
-                {
-                    continue;
-                }
-                pre = flags
-                    .intersects(DependencyFlags::PREREQ | DependencyFlags::SCRIPT_PRE | DependencyFlags::SCRIPT_POST);
-                if kept.get(name) == Some(&(op, version.to_owned(), pre)) {
-                    continue;
-                }
+            let pre =
+                flags.intersects(DependencyFlags::PREREQ | DependencyFlags::SCRIPT_PRE | DependencyFlags::SCRIPT_POST);
+            if tags == DepTags::Requires && seen.drops_require(name, op, version, pre, &nfv, &own_files) {
+                continue;
             }
             // createrepo_c drops entries whose epoch is not a number.
-            let Some((epoch, ver, rel)) = split_evr(version) else {
+            let Some(mut dep) = dep_entry(name, op, version) else {
                 continue;
             };
-            let mut dep = RpmDep {
-                name: name.to_owned(),
-                flags: op.map(str::to_owned),
-                epoch: None,
-                ver: None,
-                rel: None,
-                pre: false,
-            };
-            if op.is_some() {
-                dep.epoch = epoch.map(str::to_owned);
-                dep.ver = ver.map(str::to_owned);
-                dep.rel = rel.map(str::to_owned);
-            }
-            let strong = flags.contains(DependencyFlags::STRONG);
             match tags {
                 DepTags::Provides => {
-                    provided.insert(nfv);
-                    deps.provides.push(dep);
+                    seen.provided.insert(nfv);
                 }
-                DepTags::Conflicts => deps.conflicts.push(dep),
-                DepTags::Obsoletes => deps.obsoletes.push(dep),
-                // Legacy (SUSE) weak requires.
-                DepTags::Requires if flags.contains(DependencyFlags::MISSINGOK) => deps.recommends.push(dep),
-                DepTags::Requires => {
+                DepTags::Requires if !flags.contains(DependencyFlags::MISSINGOK) => {
                     dep.pre = pre;
                     if dep.name.starts_with("libc.so.6") {
                         // Only the highest libc.so.6 require is kept, listed last.
-                        match &libc_highest {
-                            Some(best) if !libc_is_higher(&best.name, &dep.name) => {}
-                            _ => libc_highest = Some(dep),
+                        if libc_highest.as_ref().is_none_or(|best| libc_is_higher(&best.name, &dep.name)) {
+                            libc_highest = Some(dep);
                         }
                         continue;
                     }
-                    kept.insert(name.to_owned(), (op, version.to_owned(), pre));
-                    deps.requires.push(dep);
+                    seen.kept.insert(name.to_owned(), (op, version.to_owned(), pre));
                 }
-                DepTags::Suggests => deps.suggests.push(dep),
-                DepTags::Enhances => deps.enhances.push(dep),
-                DepTags::Recommends => deps.recommends.push(dep),
-                DepTags::Supplements => deps.supplements.push(dep),
-                DepTags::OldSuggests if strong => deps.recommends.push(dep),
-                DepTags::OldSuggests => deps.suggests.push(dep),
-                DepTags::OldEnhances if strong => deps.supplements.push(dep),
-                DepTags::OldEnhances => deps.enhances.push(dep),
+                _ => {}
             }
+            deps.list(tags, flags).push(dep);
         }
         deps.requires.extend(libc_highest);
     }
     Ok(deps)
+}
+
+impl Seen {
+    /// Whether a require is left out: rpmlib features, the package's own
+    /// primary files, its own provides, and repeats of the last kept require
+    /// of the same name.
+    fn drops_require(
+        &self,
+        name: &str,
+        op: Option<&'static str>,
+        version: &str,
+        pre: bool,
+        nfv: &str,
+        own_files: &HashSet<&str>,
+    ) -> bool {
+        name.starts_with("rpmlib(")
+            || (name.starts_with('/') && own_files.contains(name) && is_primary(name))
+            || self.provided.contains(nfv)
+            || self.kept.get(name) == Some(&(op, version.to_owned(), pre))
+    }
+}
+
+/// One entry; `None` when createrepo_c drops it (a non-numeric epoch). The
+/// version is only written for entries with a comparison.
+fn dep_entry(name: &str, op: Option<&str>, version: &str) -> Option<RpmDep> {
+    let (epoch, ver, rel) = split_evr(version)?;
+    let versioned = op.is_some();
+    Some(RpmDep {
+        name: name.to_owned(),
+        flags: op.map(str::to_owned),
+        epoch: epoch.filter(|_| versioned).map(str::to_owned),
+        ver: ver.filter(|_| versioned).map(str::to_owned),
+        rel: rel.filter(|_| versioned).map(str::to_owned),
+        pre: false,
+    })
 }
 
 fn flag_name(bits: u32) -> Option<&'static str> {

@@ -516,8 +516,13 @@ fn scan_dir_sorts_and_recurses() {
 // Golden files
 
 fn sample_records() -> Vec<RpmRecord> {
+    vec![full_record(), minimal_record()]
+}
+
+/// A record with every field set and odd characters everywhere.
+fn full_record() -> RpmRecord {
     let d = |name: &str| dep_entry(name);
-    let full = RpmRecord {
+    RpmRecord {
         name: "odd".into(),
         epoch: 3,
         version: "1.0~rc1".into(),
@@ -575,8 +580,12 @@ fn sample_records() -> Vec<RpmRecord> {
             },
             Changelog { author: "John <john@example.com>  ".into(), date: 1_600_000_000, text: "- initial".into() },
         ],
-    };
-    let minimal = RpmRecord {
+    }
+}
+
+/// A record with only the required fields.
+fn minimal_record() -> RpmRecord {
+    RpmRecord {
         name: "minimal".into(),
         epoch: 0,
         version: "1".into(),
@@ -610,8 +619,7 @@ fn sample_records() -> Vec<RpmRecord> {
         enhances: vec![],
         files: vec![],
         changelogs: vec![],
-    };
-    vec![full, minimal]
+    }
 }
 
 fn check_golden(name: &str, got: &str, want: &str) {
