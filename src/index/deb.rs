@@ -286,15 +286,24 @@ fn xz(data: &[u8]) -> Result<Vec<u8>> {
     Ok(enc.finish()?)
 }
 
-/// Write DIR/Packages, DIR/Packages.gz, DIR/Packages.xz from the text,
-/// deterministically (gzip header mtime 0, no file name, level 9; xz preset 6).
-/// Creates DIR.
+/// `Packages`, `Packages.gz` and `Packages.xz` (names and bytes) of an index
+/// text, deterministically (gzip header mtime 0, no file name, level 9; xz preset 6).
+pub fn render_packages_files(text: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    let data = text.as_bytes();
+    Ok(vec![
+        ("Packages".to_string(), data.to_vec()),
+        ("Packages.gz".to_string(), gzip(data).context("gzip of Packages")?),
+        ("Packages.xz".to_string(), xz(data).context("xz of Packages")?),
+    ])
+}
+
+/// Write DIR/Packages, DIR/Packages.gz, DIR/Packages.xz as
+/// [`render_packages_files`] makes them. Creates DIR.
 pub fn write_packages_files(dir: &Path, text: &str) -> Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let data = text.as_bytes();
-    crate::fsutil::write_atomic(&dir.join("Packages"), data)?;
-    crate::fsutil::write_atomic(&dir.join("Packages.gz"), &gzip(data).context("gzip of Packages")?)?;
-    crate::fsutil::write_atomic(&dir.join("Packages.xz"), &xz(data).context("xz of Packages")?)?;
+    for (name, bytes) in render_packages_files(text)? {
+        crate::fsutil::write_atomic(&dir.join(name), &bytes)?;
+    }
     Ok(())
 }
 
@@ -472,40 +481,48 @@ fn check_component(what: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Write `dists/<codename>/<component>/binary-<arch>/Packages{,.gz,.xz}` for
-/// each arch given, then `dists/<codename>/Release` covering every index file
-/// present under `dists/<codename>/` (so other arches already there stay
-/// listed). Stale `InRelease`/`Release.gpg` of that codename are removed first.
-/// If `meta.architectures` or `meta.components` is empty, it is filled from the
-/// `<component>/binary-<arch>` directories present. Returns the Release text
-/// (the caller signs it into InRelease and Release.gpg).
-pub fn write_dist(
-    root: &Path,
-    meta: &ReleaseMeta,
-    component: &str,
-    by_arch: &BTreeMap<String, Vec<DebRecord>>,
-) -> Result<String> {
+/// The codename, component and arches must each be one plain path component.
+fn check_names(meta: &ReleaseMeta, component: &str, by_arch: &BTreeMap<String, Vec<DebRecord>>) -> Result<()> {
     check_component("codename", &meta.codename)?;
     check_component("component", component)?;
     for arch in by_arch.keys() {
         check_component("architecture", arch)?;
     }
-    let dist_dir = root.join("dists").join(&meta.codename);
-    fs::create_dir_all(&dist_dir).with_context(|| format!("creating {}", dist_dir.display()))?;
-    for stale in ["InRelease", "Release.gpg"] {
-        let path = dist_dir.join(stale);
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
+    Ok(())
+}
+
+/// The files of `dists/<codename>/` for the given arches, as (path relative
+/// to the repository root, bytes): `<component>/binary-<arch>/Packages{,.gz,.xz}`
+/// for each arch, then `Release` covering those and the `existing` index files
+/// (path relative to `dists/<codename>/` as [`collect_index_files`] gives
+/// them; a new file replaces an existing one of the same path). If
+/// `meta.architectures` or `meta.components` is empty, it is filled from the
+/// `<component>/binary-<arch>` directories covered. Pure: nothing is read or written.
+pub fn render_dist(
+    meta: &ReleaseMeta,
+    component: &str,
+    by_arch: &BTreeMap<String, Vec<DebRecord>>,
+    existing: Vec<(String, Vec<u8>)>,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    check_names(meta, component, by_arch)?;
+    let mut index: BTreeMap<String, Vec<u8>> = existing.into_iter().collect();
+    let mut out = Vec::new();
+    for (arch, records) in by_arch {
+        for (name, bytes) in render_packages_files(&packages_index(records))? {
+            let rel = format!("{component}/binary-{arch}/{name}");
+            index.insert(rel.clone(), bytes.clone());
+            out.push((rel, bytes));
         }
     }
-    for (arch, records) in by_arch {
-        let dir = dist_dir.join(component).join(format!("binary-{arch}"));
-        write_packages_files(&dir, &packages_index(records))?;
-    }
+    let files: Vec<(String, Vec<u8>)> = index.into_iter().collect();
+    out.push(("Release".to_string(), release_for(meta, &files).into_bytes()));
+    let dist = format!("dists/{}", meta.codename);
+    Ok(out.into_iter().map(|(rel, bytes)| (format!("{dist}/{rel}"), bytes)).collect())
+}
 
-    let files = collect_index_files(&dist_dir)?;
+/// [`release_file`] with empty `architectures`/`components` filled from the
+/// `<component>/binary-<arch>/` paths of `files`.
+fn release_for(meta: &ReleaseMeta, files: &[(String, Vec<u8>)]) -> String {
     let mut meta = meta.clone();
     let present: Vec<(&str, &str)> = files
         .iter()
@@ -524,9 +541,39 @@ pub fn write_dist(
         let arches: BTreeSet<&str> = present.iter().map(|p| p.1).collect();
         meta.architectures = arches.into_iter().map(String::from).collect();
     }
-    let release = release_file(&meta, &files);
-    crate::fsutil::write_atomic(&dist_dir.join("Release"), release.as_bytes())?;
-    Ok(release)
+    release_file(&meta, files)
+}
+
+/// Write `dists/<codename>/<component>/binary-<arch>/Packages{,.gz,.xz}` for
+/// each arch given, then `dists/<codename>/Release` covering every index file
+/// present under `dists/<codename>/` (so other arches already there stay
+/// listed), as [`render_dist`] makes them. Stale `InRelease`/`Release.gpg` of
+/// that codename are removed first. Returns the Release text (the caller
+/// signs it into InRelease and Release.gpg).
+pub fn write_dist(
+    root: &Path,
+    meta: &ReleaseMeta,
+    component: &str,
+    by_arch: &BTreeMap<String, Vec<DebRecord>>,
+) -> Result<String> {
+    check_names(meta, component, by_arch)?;
+    let dist_dir = root.join("dists").join(&meta.codename);
+    fs::create_dir_all(&dist_dir).with_context(|| format!("creating {}", dist_dir.display()))?;
+    for stale in ["InRelease", "Release.gpg"] {
+        let path = dist_dir.join(stale);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
+        }
+    }
+    let mut files = render_dist(meta, component, by_arch, collect_index_files(&dist_dir)?)?;
+    let (_, release) = files.pop().expect("render_dist ends with Release");
+    for (rel, bytes) in &files {
+        crate::fsutil::write_atomic(&root.join(rel), bytes)?;
+    }
+    crate::fsutil::write_atomic(&dist_dir.join("Release"), &release)?;
+    Ok(String::from_utf8(release).expect("Release is text"))
 }
 
 #[cfg(test)]
@@ -913,6 +960,41 @@ Description: architecture-independent files for hello
             .filter(|n| n.to_string_lossy().starts_with('.'))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn render_dist_is_what_write_dist_writes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut meta = golden_meta();
+        meta.architectures.clear();
+        meta.components.clear();
+        let one = |arch: &str| BTreeMap::from([(arch.to_string(), golden_records())]);
+        write_dist(tmp.path(), &meta, "main", &one("arm64")).unwrap();
+        let release = write_dist(tmp.path(), &meta, "main", &one("amd64")).unwrap();
+        let dist = tmp.path().join("dists/testcodename");
+        let existing = collect_index_files(&dist).unwrap();
+        let rendered = render_dist(&meta, "main", &one("amd64"), existing).unwrap();
+        let names: Vec<&str> = rendered.iter().map(|(rel, _)| rel.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "dists/testcodename/main/binary-amd64/Packages",
+                "dists/testcodename/main/binary-amd64/Packages.gz",
+                "dists/testcodename/main/binary-amd64/Packages.xz",
+                "dists/testcodename/Release",
+            ]
+        );
+        for (rel, bytes) in &rendered {
+            assert_eq!(&fs::read(tmp.path().join(rel)).unwrap(), bytes, "{rel}");
+        }
+        assert_eq!(release.as_bytes(), rendered[3].1.as_slice());
+        // The arm64 index written before stays listed, and fills Architectures.
+        assert!(release.contains("main/binary-arm64/Packages.xz\n"), "{release}");
+        assert!(release.contains("\nArchitectures: amd64 arm64\n") && release.contains("\nComponents: main\n"));
+        let only_new = render_dist(&meta, "main", &one("amd64"), Vec::new()).unwrap();
+        let text = String::from_utf8(only_new[3].1.clone()).unwrap();
+        assert!(!text.contains("arm64") && text.contains("\nArchitectures: amd64\n"), "{text}");
+        assert!(render_dist(&meta, "../main", &one("amd64"), Vec::new()).is_err());
     }
 
     #[test]
