@@ -38,7 +38,7 @@ impl Paragraph {
     /// Parse a single deb822 paragraph. Leading and trailing blank lines are
     /// allowed, as are `#` comment lines; a second paragraph, a line without
     /// a colon, or a repeated field name is an error.
-    pub fn parse(text: &str) -> Result<Paragraph> {
+    pub(crate) fn parse(text: &str) -> Result<Paragraph> {
         let mut fields: Vec<(String, String)> = Vec::new();
         let mut ended = false;
         for (idx, line) in text.lines().enumerate() {
@@ -79,7 +79,7 @@ impl Paragraph {
     }
 
     /// Value of the field `name` (compared case-insensitively).
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
@@ -106,7 +106,7 @@ fn push_field(out: &mut String, name: &str, value: &str) {
 }
 
 /// Read the control paragraph of a .deb file. Errors name the file.
-pub fn read_control(path: &Path) -> Result<Paragraph> {
+pub(crate) fn read_control(path: &Path) -> Result<Paragraph> {
     let read = || -> Result<Paragraph> {
         let file = fs::File::open(path)?;
         let text = control_text(std::io::BufReader::new(file))?;
@@ -149,20 +149,20 @@ pub struct DebRecord {
 }
 
 impl DebRecord {
-    pub fn package(&self) -> &str {
+    pub(crate) fn package(&self) -> &str {
         self.control.get("Package").unwrap_or_default()
     }
 
-    pub fn version(&self) -> &str {
+    pub(crate) fn version(&self) -> &str {
         self.control.get("Version").unwrap_or_default()
     }
 
-    pub fn architecture(&self) -> &str {
+    pub(crate) fn architecture(&self) -> &str {
         self.control.get("Architecture").unwrap_or_default()
     }
 
     /// Read control + hashes of ROOT/REL.
-    pub fn from_file(root: &Path, rel: &str) -> Result<DebRecord> {
+    pub(crate) fn from_file(root: &Path, rel: &str) -> Result<DebRecord> {
         if rel.is_empty()
             || rel.contains(['\n', '\r'])
             || Path::new(rel).is_absolute()
@@ -207,7 +207,7 @@ fn hash_file(path: &Path) -> Result<(u64, String, String, String)> {
 /// where source is the Source field's name (without ` (version)`) or Package,
 /// and prefix is its first letter, or its first 4 characters for names
 /// starting with `lib` (`libc` -> `libc`, `libfoo` -> `libf`).
-pub fn pool_path(component: &str, control: &Paragraph, basename: &str) -> String {
+pub(crate) fn pool_path(component: &str, control: &Paragraph, basename: &str) -> String {
     let source = control
         .get("Source")
         .and_then(|s| s.split_whitespace().next())
@@ -236,7 +236,7 @@ fn cmp_versions(a: &str, b: &str) -> Ordering {
 /// Each stanza holds the control fields in their order except Description,
 /// then Filename, Size, MD5sum, SHA1, SHA256, then the full Description last.
 /// Checksum/location fields carried by the control file itself are dropped.
-pub fn packages_index(records: &[DebRecord]) -> String {
+pub(crate) fn packages_index(records: &[DebRecord]) -> String {
     let mut sorted: Vec<&DebRecord> = records.iter().collect();
     sorted.sort_by(|a, b| {
         a.package()
@@ -330,7 +330,7 @@ fn one_line(s: &str) -> String {
 /// then `MD5Sum:` and `SHA256:` sections with one ` <digest> <size:16> <path>`
 /// line per file, sorted by path. `files` are (path relative to
 /// `dists/<codename>/`, content). Empty descriptive fields are omitted.
-pub fn release_file(meta: &ReleaseMeta, files: &[(String, Vec<u8>)]) -> String {
+pub(crate) fn release_file(meta: &ReleaseMeta, files: &[(String, Vec<u8>)]) -> String {
     let mut out = String::new();
     let mut field = |name: &str, value: &str| {
         let value = one_line(value);
@@ -389,10 +389,10 @@ fn collect_files(dir: &Path, prefix: &str, out: &mut Vec<(String, Vec<u8>)>) -> 
     Ok(())
 }
 
-/// Collect every file under DIST_DIR/<component>/ (Packages, .gz, .xz and any
+/// Collect every file under `DIST_DIR/<component>/` (Packages, .gz, .xz and any
 /// other index files) as (path relative to DIST_DIR, bytes), sorted by path,
-/// for [`release_file`]. Files directly in DIST_DIR (Release, InRelease, …) are
-/// not included.
+/// for the Release of [`render_dist`]. Files directly in DIST_DIR (Release,
+/// InRelease, …) are not included.
 pub fn collect_index_files(dist_dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
     let entries = fs::read_dir(dist_dir).with_context(|| format!("listing {}", dist_dir.display()))?;

@@ -1,4 +1,13 @@
-//! index: pure functions from package records to repository metadata.
+//! index: repository metadata from package records.
+//!
+//! Per family (`deb`, `rpm`): package files are read into records
+//! (`scan_pool`, `scan_dir`), pure renderers turn records into metadata bytes
+//! (`deb::render_dist`, `rpm::render_repodata`, and the documents they are made
+//! of), and thin `write_*` wrappers at the edge put those bytes on disk
+//! atomically and clear what they replace (`deb::write_dist`,
+//! `rpm::write_repodata`). `modules` selects module metadata (pure). Reading
+//! metadata back ([`decompress`], `rpm::read_primary`, `deb::Paragraph`) serves
+//! upstream checks and `osrepo diff` ([`tree_closures`]).
 
 mod compress;
 pub mod deb;

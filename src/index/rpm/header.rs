@@ -17,7 +17,7 @@ impl RpmRecord {
     /// Read `root/rel`; `rel` becomes the location href and must be a
     /// relative path without `..`. `time_file` is the file's mtime (as
     /// `createrepo_c`), `sha256` the digest of the whole file. Errors name the file.
-    pub fn from_file(root: &Path, rel: &str) -> Result<RpmRecord> {
+    pub(crate) fn from_file(root: &Path, rel: &str) -> Result<RpmRecord> {
         check_href(rel)?;
         let path = root.join(rel);
         read_record(&path, rel).with_context(|| format!("cannot index RPM {}", path.display()))

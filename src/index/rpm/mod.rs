@@ -2,9 +2,17 @@
 //!
 //! This module reads the header of each `.rpm` in a repository directory into
 //! an [`RpmRecord`], renders the three package documents (`primary.xml`,
-//! `filelists.xml`, `other.xml`) and writes them, compressed and with
-//! checksummed ("unique") file names, together with `repomd.xml`. Signing
-//! `repomd.xml` (into `repomd.xml.asc`) is left to the caller.
+//! `filelists.xml`, `other.xml`) and, compressed and with checksummed
+//! ("unique") file names, `repomd.xml` ([`render_repodata`], pure), and writes
+//! them ([`write_repodata`]). Signing `repomd.xml` (into `repomd.xml.asc`) is
+//! left to the caller. It also reads a `primary.xml` back ([`read_primary`]),
+//! for upstream metadata and output trees.
+//!
+//! - `header`: `.rpm` headers into [`RpmRecord`]s ([`scan_dir`]).
+//! - `version`: version comparison, dependency EVRs, EVR/NEVRA strings.
+//! - `xml`: the package documents and their escaping.
+//! - `repodata`: compression, `repomd.xml` and the `repodata/` files.
+//! - `primary`: the `primary.xml` reader.
 //!
 //! The reference is `createrepo_c` 0.17: the same header fields, the same
 //! dependency filtering (no `rpmlib(...)` requires, no requires satisfied by
@@ -36,8 +44,8 @@ use std::cmp::Ordering;
 pub use header::scan_dir;
 pub use primary::{read_primary, PrimaryPackage};
 pub use repodata::{render_repodata, write_repodata, Compression, RepodataOptions};
-pub use version::{evr_string, nevra, rpmvercmp};
-pub use xml::{filelists_xml, other_xml, primary_xml};
+pub(crate) use version::rpmvercmp;
+pub use version::{evr_string, nevra};
 
 /// One dependency entry (`<rpm:entry>`), as `createrepo_c` writes it.
 ///
@@ -128,7 +136,7 @@ impl RpmRecord {
 
     /// The repository's package order: name, epoch, version and release
     /// (compared like rpm does), arch, then href.
-    pub fn order(&self, other: &RpmRecord) -> Ordering {
+    pub(crate) fn order(&self, other: &RpmRecord) -> Ordering {
         self.name
             .cmp(&other.name)
             .then(self.epoch.cmp(&other.epoch))

@@ -29,7 +29,7 @@ pub struct PrimaryPackage {
 
 impl PrimaryPackage {
     /// `[epoch:]ver-rel`, the epoch omitted when 0.
-    pub fn evr(&self) -> String {
+    pub(crate) fn evr(&self) -> String {
         evr_string(self.epoch, &self.ver, &self.rel)
     }
 }

@@ -12,7 +12,7 @@ use rpm::{BuildConfig, CompressionType, Dependency, DependencyFlags, FileOptions
 use sha2::{Digest, Sha256};
 
 use super::header::{libc_is_higher, read_deps};
-use super::xml::{xml_attr, xml_text};
+use super::xml::{filelists_xml, other_xml, primary_xml, xml_attr, xml_text};
 use super::*;
 
 /// Build time and file mtimes of the builder-made fixtures.

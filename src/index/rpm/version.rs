@@ -40,7 +40,7 @@ fn strtol_whole(s: &str) -> bool {
 }
 
 /// rpm's `rpmvercmp` (with `~` and `^`) on one version or release string.
-pub fn rpmvercmp(a: &str, b: &str) -> Ordering {
+pub(crate) fn rpmvercmp(a: &str, b: &str) -> Ordering {
     // Equal epochs and releases: the comparison is the version's alone.
     Evr::new("", a, "").cmp(&Evr::new("", b, ""))
 }

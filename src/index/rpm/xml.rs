@@ -101,7 +101,7 @@ fn dep_list(out: &mut String, tag: &str, deps: &[RpmDep], requires: bool) {
 
 /// `primary.xml`: one `<package type="rpm">` per record, in the given order.
 /// Like createrepo_c's, the documents end without a final newline.
-pub fn primary_xml(records: &[RpmRecord]) -> String {
+pub(crate) fn primary_xml(records: &[RpmRecord]) -> String {
     let mut out = String::with_capacity(4096 * records.len() + 256);
     out.push_str(XML_DECL);
     let _ = writeln!(out, "<metadata xmlns=\"{NS_COMMON}\" xmlns:rpm=\"{NS_RPM}\" packages=\"{}\">", records.len());
@@ -158,7 +158,7 @@ fn package_open(out: &mut String, r: &RpmRecord) {
 }
 
 /// `filelists.xml`: every file of every record (`type="dir"`/`"ghost"`).
-pub fn filelists_xml(records: &[RpmRecord]) -> String {
+pub(crate) fn filelists_xml(records: &[RpmRecord]) -> String {
     let mut out = String::with_capacity(4096 * records.len() + 256);
     out.push_str(XML_DECL);
     let _ = writeln!(out, "<filelists xmlns=\"{NS_FILELISTS}\" packages=\"{}\">", records.len());
@@ -176,7 +176,7 @@ pub fn filelists_xml(records: &[RpmRecord]) -> String {
 /// `other.xml`: the newest `changelog_limit` changelog entries of each
 /// record, written oldest first; equal dates are made distinct by moving
 /// newer entries forward by a second each, as createrepo_c does.
-pub fn other_xml(records: &[RpmRecord], changelog_limit: usize) -> String {
+pub(crate) fn other_xml(records: &[RpmRecord], changelog_limit: usize) -> String {
     let mut out = String::with_capacity(1024 * records.len() + 256);
     out.push_str(XML_DECL);
     let _ = writeln!(out, "<otherdata xmlns=\"{NS_OTHER}\" packages=\"{}\">", records.len());
