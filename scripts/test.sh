@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 
 scripts/setup-engine.sh
 cargo build --locked
+# Lints first (fast): warnings are errors, no function over 80 lines (clippy.toml).
+cargo clippy --all-targets --locked -- -D warnings -W clippy::too_many_lines
 if ! docker image inspect debian:bookworm >/dev/null 2>&1; then
   echo "test: bootstrapping the debian12 base image from the host's apt mirror"
   ./target/debug/osrepo image bootstrap debian12

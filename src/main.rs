@@ -486,10 +486,9 @@ fn cmd_index_deb(
 fn cmd_index_rpm(dir: &Path, key: Option<&Path>, compress: &str, changelog_limit: usize) -> Result<()> {
     use osrepo::index::rpm::{self as rpmidx, Compression, RepodataOptions};
     let key = key.map(SigningKey::load).transpose()?;
-    let compression = match compress {
-        "gz" | "gzip" => Compression::Gzip,
-        "zstd" | "zst" => Compression::Zstd,
-        other => bail!("--compress {other:?}: expected gz or zstd"),
+    let compression: Compression = match compress.parse() {
+        Ok(c) => c,
+        Err(err) => bail!("--compress: {err}"),
     };
     let records = rpmidx::scan_dir(dir)?;
     if records.is_empty() {

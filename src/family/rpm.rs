@@ -102,10 +102,10 @@ impl Backend for Rpm {
         let mut report = Report::default();
         let mut upstream = Vec::new();
         for (n, p) in crate::fsutil::files_under(&dir.join("md"))? {
-            let data = dnf::decompress(&n, &std::fs::read(&p)?)?;
+            let data = crate::index::decompress(&n, &std::fs::read(&p)?)?;
             if n.contains("primary.xml") {
                 upstream.extend(
-                    dnf::read_primary(&String::from_utf8_lossy(&data)).with_context(|| format!("upstream {n}"))?,
+                    crate::index::rpm::read_primary(&String::from_utf8_lossy(&data)).with_context(|| format!("upstream {n}"))?,
                 );
             } else if n.contains("modules.yaml") {
                 report.modules.push(String::from_utf8_lossy(&data).into_owned());
@@ -173,12 +173,8 @@ impl Backend for Rpm {
 
 /// The repodata compression a distro file asks for (gz by default).
 fn compression(d: &Distro) -> Result<Compression> {
-    match d.compress.as_deref() {
-        None => Ok(Compression::Gzip),
-        Some("gz") | Some("gzip") => Ok(Compression::Gzip),
-        Some("zstd") | Some("zst") => Ok(Compression::Zstd),
-        Some(other) => bail!("{}: compress: {other:?} is not gz or zstd", d.file.display()),
-    }
+    let c = d.compress.as_deref().unwrap_or("gz");
+    c.parse().map_err(|e| anyhow::anyhow!("{}: compress: {e}", d.file.display()))
 }
 
 /// The key of an rpm extra repo: uploaded when inline or a host file, else fetched in the
@@ -211,17 +207,17 @@ fn record(cache: &Cache, sha256: &str, path: &Path) -> Result<RpmRecord> {
 
 /// `[epoch:]version-release`, as the lock writes rpm versions.
 fn evr(r: &RpmRecord) -> String {
-    if r.epoch > 0 {
-        format!("{}:{}-{}", r.epoch, r.version, r.release)
-    } else {
-        format!("{}-{}", r.version, r.release)
-    }
+    crate::index::rpm::evr_string(r.epoch, &r.version, &r.release)
 }
 
 /// `name-epoch:version-release.arch` of a locked package (epoch always given).
 fn nevra(p: &LockedPackage) -> String {
-    let v = if p.version.contains(':') { p.version.clone() } else { format!("0:{}", p.version) };
-    format!("{}-{v}.{}", p.name, p.arch)
+    let (epoch, vr) = match p.version.split_once(':') {
+        Some((e, vr)) => (e.parse().unwrap_or(0), vr),
+        None => (0, p.version.as_str()),
+    };
+    let (version, release) = vr.rsplit_once('-').unwrap_or((vr, ""));
+    crate::index::rpm::nevra(&p.name, epoch, version, release, &p.arch)
 }
 
 /// Place a job's files in `<tree>/<id>/<release>/os/<basearch>/Packages/` and write its

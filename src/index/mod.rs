@@ -1,8 +1,20 @@
-//! index: pure functions from package records to repository metadata.
+//! index: repository metadata from package records.
+//!
+//! Per family (`deb`, `rpm`): package files are read into records
+//! (`scan_pool`, `scan_dir`), pure renderers turn records into metadata bytes
+//! (`deb::render_dist`, `rpm::render_repodata`, and the documents they are made
+//! of), and thin `write_*` wrappers at the edge put those bytes on disk
+//! atomically and clear what they replace (`deb::write_dist`,
+//! `rpm::write_repodata`). `modules` selects module metadata (pure). Reading
+//! metadata back ([`decompress`], `rpm::read_primary`, `deb::Paragraph`) serves
+//! upstream checks and `osrepo diff` ([`tree_closures`]).
 
+mod compress;
 pub mod deb;
 pub mod modules;
 pub mod rpm;
+
+pub use compress::decompress;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -40,60 +52,14 @@ pub fn tree_closures(root: &Path) -> Result<crate::lock::Closures> {
                 .and_then(|s| s.split("href=\"").nth(1))
                 .and_then(|s| s.split('"').next())
                 .with_context(|| format!("{}: no primary", p.display()))?;
-            let data = crate::resolve::dnf::decompress(href, &std::fs::read(repo.join(href))?)?;
+            let data = decompress(href, &std::fs::read(repo.join(href))?)?;
+            let packages = rpm::read_primary(&String::from_utf8_lossy(&data))
+                .with_context(|| format!("{}: {href}", repo.display()))?;
             let set = out.entry(format!("{}/{}/{}", parts[0], parts[1], parts[3])).or_default();
-            for (n, a, v) in primary_nevras(&String::from_utf8_lossy(&data))? {
-                set.insert((n, a, v));
+            for p in packages {
+                let evr = p.evr();
+                set.insert((p.name, p.arch, evr));
             }
-        }
-    }
-    Ok(out)
-}
-
-/// (name, arch, `[epoch:]version-release`) of every package in a primary.xml.
-fn primary_nevras(xml: &str) -> Result<Vec<(String, String, String)>> {
-    use quick_xml::events::Event;
-    let mut r = quick_xml::Reader::from_str(xml);
-    let mut out = Vec::new();
-    let (mut name, mut arch, mut field) = (String::new(), String::new(), String::new());
-    let mut depth_in_format = false;
-    loop {
-        match r.read_event().context("primary.xml")? {
-            Event::Start(e) => {
-                let n = e.local_name().into_inner().to_string();
-                if n == "format" {
-                    depth_in_format = true;
-                }
-                field = n;
-            }
-            Event::Empty(e) if !depth_in_format && e.local_name().into_inner() == "version" => {
-                let mut epoch = String::from("0");
-                let (mut ver, mut rel) = (String::new(), String::new());
-                for a in e.attributes().flatten() {
-                    let v = a.value.to_string();
-                    match a.key.local_name().into_inner() {
-                        "epoch" => epoch = v,
-                        "ver" => ver = v,
-                        "rel" => rel = v,
-                        _ => {}
-                    }
-                }
-                let v = if epoch == "0" { format!("{ver}-{rel}") } else { format!("{epoch}:{ver}-{rel}") };
-                out.push((name.clone(), arch.clone(), v));
-            }
-            Event::Text(t) if !depth_in_format => match field.as_str() {
-                "name" => name = t.into_inner().trim().to_string(),
-                "arch" => arch = t.into_inner().trim().to_string(),
-                _ => {}
-            },
-            Event::End(e) => {
-                if e.local_name().into_inner() == "format" {
-                    depth_in_format = false;
-                }
-                field.clear();
-            }
-            Event::Eof => break,
-            _ => {}
         }
     }
     Ok(out)

@@ -10,7 +10,7 @@ use serde_yaml::Value;
 /// Select, from upstream modules.yaml texts, the `modulemd` documents with at least one
 /// artifact in `nevras` (`name-epoch:version-release.arch`), plus the `modulemd-defaults`
 /// documents of those modules. Returns None when nothing is modular.
-pub fn select(upstream: &[String], nevras: &BTreeSet<String>) -> Result<Option<String>> {
+pub(crate) fn select(upstream: &[String], nevras: &BTreeSet<String>) -> Result<Option<String>> {
     let mut docs: Vec<Value> = Vec::new();
     for text in upstream {
         for de in serde_yaml::Deserializer::from_str(text) {

@@ -4,15 +4,14 @@
 //! EL7 images have no dnf: there `repotrack` (yum-utils) does the same job.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 
-use anyhow::{bail, Context, Result};
-use quick_xml::events::Event;
+use anyhow::{Context, Result};
 
-use super::{Artifact, Checksum};
+use super::Artifact;
 use crate::arch::Arch;
 use crate::config::distro::ImageRef;
 use crate::config::Distro;
+use crate::index::rpm::PrimaryPackage;
 
 /// The resolver script (POSIX sh). Arguments: BASEARCH RELEASEVER WEAKDEPS(1|0) TOOL(dnf|repotrack).
 pub(crate) fn script() -> &'static str {
@@ -106,88 +105,10 @@ pub(crate) fn releasever_basearch(distro: &Distro, arch: Arch) -> (String, Strin
     (distro.release.clone(), arch.rpm().to_string())
 }
 
-/// One package of an upstream primary.xml: where it is and its checksum.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct UpstreamPackage {
-    pub href: String,
-    pub checksum: Checksum,
-    pub size: u64,
-}
-
-/// Read the packages of a primary.xml (plain text).
-pub(crate) fn read_primary(xml: &str) -> Result<Vec<UpstreamPackage>> {
-    let mut r = quick_xml::Reader::from_str(xml);
-    let mut out = Vec::new();
-    let mut in_checksum: Option<String> = None;
-    let (mut href, mut sum, mut size) = (None::<String>, None::<Checksum>, None::<u64>);
-    loop {
-        match r.read_event().context("primary.xml")? {
-            Event::Start(e) | Event::Empty(e) => match e.local_name().into_inner() {
-                "package" => (href, sum, size) = (None, None, None),
-                "checksum" => in_checksum = Some(attr(&e, "type")?.unwrap_or_default()),
-                "location" => href = attr(&e, "href")?,
-                "size" => size = attr(&e, "package")?.and_then(|s| s.parse().ok()),
-                _ => {}
-            },
-            Event::Text(t) => {
-                if let Some(kind) = in_checksum.take() {
-                    let v = t.into_inner().trim().to_string();
-                    sum = Some(match kind.as_str() {
-                        "sha256" => Checksum::Sha256(v),
-                        "sha512" => Checksum::Sha512(v),
-                        "md5" => Checksum::Md5(v),
-                        other => bail!("primary.xml: checksum type {other} is not supported"),
-                    });
-                }
-            }
-            Event::End(e) => {
-                if e.local_name().into_inner() == "checksum" {
-                    in_checksum = None;
-                }
-                if e.local_name().into_inner() == "package" {
-                    if let (Some(h), Some(c), Some(s)) = (href.take(), sum.take(), size.take()) {
-                        out.push(UpstreamPackage { href: h, checksum: c, size: s });
-                    }
-                }
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-    }
-    Ok(out)
-}
-
-#[allow(deprecated)] // unescape_value: the XML 1.0 rules are what repodata uses
-fn attr(e: &quick_xml::events::BytesStart, name: &str) -> Result<Option<String>> {
-    for a in e.attributes() {
-        let a = a?;
-        if a.key.local_name().into_inner() == name {
-            return Ok(Some(a.unescape_value()?.into_owned()));
-        }
-    }
-    Ok(None)
-}
-
-/// Decompress a metadata file by its extension (.gz, .zst, .xz, or plain).
-pub(crate) fn decompress(name: &str, data: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    if name.ends_with(".gz") {
-        flate2::read::GzDecoder::new(data).read_to_end(&mut out)?;
-    } else if name.ends_with(".zst") {
-        out = zstd::decode_all(data)?;
-    } else if name.ends_with(".xz") {
-        xz2::read::XzDecoder::new(data).read_to_end(&mut out)?;
-    } else if name.ends_with(".bz2") {
-        bail!("{name}: bzip2 metadata is not supported");
-    } else {
-        out = data.to_vec();
-    }
-    Ok(out)
-}
 
 /// Match downloaded URLs to upstream records (by the URL ending in the package's href).
-pub(crate) fn artifacts(urls: &str, upstream: &[UpstreamPackage]) -> Result<Vec<Artifact>> {
-    let mut by_base: BTreeMap<&str, Vec<&UpstreamPackage>> = BTreeMap::new();
+pub(crate) fn artifacts(urls: &str, upstream: &[PrimaryPackage]) -> Result<Vec<Artifact>> {
+    let mut by_base: BTreeMap<&str, Vec<&PrimaryPackage>> = BTreeMap::new();
     for u in upstream {
         by_base.entry(u.href.rsplit('/').next().unwrap_or(&u.href)).or_default().push(u);
     }
@@ -213,6 +134,8 @@ pub(crate) fn artifacts(urls: &str, upstream: &[UpstreamPackage]) -> Result<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::rpm::read_primary;
+    use crate::resolve::Checksum;
 
     const PRIMARY: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <metadata xmlns="http://linux.duke.edu/metadata/common" xmlns:rpm="http://linux.duke.edu/metadata/rpm" packages="1">

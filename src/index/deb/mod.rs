@@ -1,0 +1,580 @@
+//! Flat apt repository indexes built from `.deb` files.
+//!
+//! This module reads the control paragraph and checksums of each `.deb` in a
+//! repository's `pool/`, lays packages out with Debian's pool naming scheme,
+//! and writes `dists/<codename>/<component>/binary-<arch>/Packages{,.gz,.xz}`
+//! plus the unsigned `dists/<codename>/Release` that lists them. Signing the
+//! Release (into `InRelease` and `Release.gpg`) is left to the caller.
+//!
+//! Packages and Release are written by hand on purpose: control paragraphs
+//! are kept byte-for-byte (field order, multi-line `Description` with ` .`
+//! lines), and checksum lines use apt's ` <digest> <size> <path>` layout.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::{Read, Write};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use debian_packaging::deb::reader::{BinaryPackageEntry, BinaryPackageReader};
+use debian_packaging::io::MultiDigester;
+use debian_packaging::package_version::PackageVersion;
+use md5::{Digest, Md5};
+use sha2::Sha256;
+
+/// Fields the index writer sets itself; a copy carried in a control file is dropped.
+const INDEX_OWNED_FIELDS: &[&str] = &["Filename", "Size", "MD5sum", "SHA1", "SHA256", "SHA512"];
+
+/// One deb822 paragraph, fields in order, values exactly as in the file
+/// (continuation lines kept, each starting with a space, joined with `\n`;
+/// no trailing newline).
+#[derive(Clone, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Paragraph {
+    pub fields: Vec<(String, String)>,
+}
+
+impl Paragraph {
+    /// Parse a single deb822 paragraph. Leading and trailing blank lines are
+    /// allowed, as are `#` comment lines; a second paragraph, a line without
+    /// a colon, or a repeated field name is an error.
+    pub(crate) fn parse(text: &str) -> Result<Paragraph> {
+        let mut fields: Vec<(String, String)> = Vec::new();
+        let mut ended = false;
+        for (idx, line) in text.lines().enumerate() {
+            let lineno = idx + 1;
+            if line.trim().is_empty() {
+                ended = !fields.is_empty();
+                continue;
+            }
+            if line.starts_with('#') {
+                continue;
+            }
+            if ended {
+                bail!("line {lineno}: more than one paragraph");
+            }
+            if line.starts_with([' ', '\t']) {
+                let Some((_, value)) = fields.last_mut() else {
+                    bail!("line {lineno}: continuation line before any field");
+                };
+                value.push('\n');
+                value.push_str(line);
+                continue;
+            }
+            let Some((name, value)) = line.split_once(':') else {
+                bail!("line {lineno}: expected `Name: value`, got {line:?}");
+            };
+            if name.is_empty() || name.starts_with('-') || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+                bail!("line {lineno}: invalid field name {name:?}");
+            }
+            if fields.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                bail!("line {lineno}: duplicate field {name:?}");
+            }
+            fields.push((name.to_string(), value.trim().to_string()));
+        }
+        if fields.is_empty() {
+            bail!("empty paragraph");
+        }
+        Ok(Paragraph { fields })
+    }
+
+    /// Value of the field `name` (compared case-insensitively).
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The paragraph as `Name: value\n` lines (no blank line after it).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (name, value) in &self.fields {
+            push_field(&mut out, name, value);
+        }
+        out
+    }
+}
+
+/// Append one `Name: value\n` field; a value whose first line is empty gets no
+/// space after the colon so that no line ends in whitespace.
+fn push_field(out: &mut String, name: &str, value: &str) {
+    out.push_str(name);
+    out.push(':');
+    if !value.is_empty() && !value.starts_with('\n') {
+        out.push(' ');
+    }
+    out.push_str(value);
+    out.push('\n');
+}
+
+/// Read the control paragraph of a .deb file. Errors name the file.
+pub(crate) fn read_control(path: &Path) -> Result<Paragraph> {
+    let read = || -> Result<Paragraph> {
+        let file = fs::File::open(path)?;
+        let text = control_text(std::io::BufReader::new(file))?;
+        Paragraph::parse(&text).context("parsing the control file")
+    };
+    read().with_context(|| format!("reading control data of {}", path.display()))
+}
+
+/// The raw text of `control` inside the `control.tar[.gz|.xz|.zst]` member.
+fn control_text(reader: impl Read) -> Result<String> {
+    let mut deb = BinaryPackageReader::new(reader)?;
+    while let Some(entry) = deb.next_entry() {
+        let BinaryPackageEntry::Control(mut tar) = entry? else {
+            continue;
+        };
+        for entry in tar.entries()? {
+            let mut entry = entry?;
+            let path = entry.path_bytes().into_owned();
+            if path == b"control" || path == b"./control" {
+                let mut bytes = Vec::new();
+                entry.read_to_end(&mut bytes)?;
+                return String::from_utf8(bytes).context("control file is not UTF-8");
+            }
+        }
+        bail!("control.tar has no `control` file");
+    }
+    bail!("not a .deb: no control.tar member")
+}
+
+/// One package in an index: its control paragraph plus where it lives.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct DebRecord {
+    pub control: Paragraph,
+    /// Path relative to the repository root, e.g. `pool/main/c/curl/curl_7.88.1-10_amd64.deb`.
+    pub filename: String,
+    pub size: u64,
+    pub md5: String,
+    pub sha1: String,
+    pub sha256: String,
+}
+
+impl DebRecord {
+    pub(crate) fn package(&self) -> &str {
+        self.control.get("Package").unwrap_or_default()
+    }
+
+    pub(crate) fn version(&self) -> &str {
+        self.control.get("Version").unwrap_or_default()
+    }
+
+    pub(crate) fn architecture(&self) -> &str {
+        self.control.get("Architecture").unwrap_or_default()
+    }
+
+    /// Read control + hashes of ROOT/REL.
+    pub(crate) fn from_file(root: &Path, rel: &str) -> Result<DebRecord> {
+        if rel.is_empty()
+            || rel.contains(['\n', '\r'])
+            || Path::new(rel).is_absolute()
+            || rel.split('/').any(|c| c == "..")
+        {
+            bail!("invalid repository-relative path {rel:?}");
+        }
+        let path = root.join(rel);
+        let control = read_control(&path)?;
+        for field in ["Package", "Version", "Architecture"] {
+            match control.get(field) {
+                Some(v) if !v.is_empty() && !v.contains('\n') => {}
+                _ => bail!("{}: control has no usable {field} field", path.display()),
+            }
+        }
+        let version = control.get("Version").unwrap_or_default();
+        PackageVersion::parse(version).with_context(|| format!("{}: bad Version {version:?}", path.display()))?;
+        let (size, md5, sha1, sha256) = hash_file(&path).with_context(|| format!("hashing {}", path.display()))?;
+        Ok(DebRecord { control, filename: rel.to_string(), size, md5, sha1, sha256 })
+    }
+}
+
+/// Size, MD5, SHA-1 and SHA-256 (lower-case hex) of a file, read once.
+fn hash_file(path: &Path) -> Result<(u64, String, String, String)> {
+    let mut file = fs::File::open(path)?;
+    let mut digester = MultiDigester::default();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        digester.update(&buf[..n]);
+        size += n as u64;
+    }
+    let d = digester.finish();
+    Ok((size, d.md5.digest_hex(), d.sha1.digest_hex(), d.sha256.digest_hex()))
+}
+
+/// Pool path for a package file: `pool/<component>/<prefix>/<source>/<basename>`
+/// where source is the Source field's name (without ` (version)`) or Package,
+/// and prefix is its first letter, or its first 4 characters for names
+/// starting with `lib` (`libc` -> `libc`, `libfoo` -> `libf`).
+pub(crate) fn pool_path(component: &str, control: &Paragraph, basename: &str) -> String {
+    let source = control
+        .get("Source")
+        .and_then(|s| s.split_whitespace().next())
+        .or_else(|| control.get("Package"))
+        .unwrap_or_default();
+    let prefix: String = if source.starts_with("lib") && source.len() > 3 {
+        source.chars().take(4).collect()
+    } else {
+        source.chars().take(1).collect()
+    };
+    format!("pool/{component}/{prefix}/{source}/{basename}")
+}
+
+/// dpkg order of two version strings; unparsable versions sort by text.
+fn cmp_versions(a: &str, b: &str) -> Ordering {
+    match (PackageVersion::parse(a), PackageVersion::parse(b)) {
+        (Ok(a), Ok(b)) => a.cmp(&b),
+        _ => a.cmp(b),
+    }
+}
+
+/// Packages index text: stanzas sorted by (Package, Version in dpkg order,
+/// Architecture), separated by one blank line, ending with a single `\n`
+/// (empty text for no records).
+///
+/// Each stanza holds the control fields in their order except Description,
+/// then Filename, Size, MD5sum, SHA1, SHA256, then the full Description last.
+/// Checksum/location fields carried by the control file itself are dropped.
+pub(crate) fn packages_index(records: &[DebRecord]) -> String {
+    let mut sorted: Vec<&DebRecord> = records.iter().collect();
+    sorted.sort_by(|a, b| {
+        a.package()
+            .cmp(b.package())
+            .then_with(|| cmp_versions(a.version(), b.version()))
+            .then_with(|| a.architecture().cmp(b.architecture()))
+            .then_with(|| a.filename.cmp(&b.filename))
+    });
+    let stanzas: Vec<String> = sorted.into_iter().map(stanza).collect();
+    stanzas.join("\n")
+}
+
+/// One Packages stanza, ending in `\n`.
+fn stanza(r: &DebRecord) -> String {
+    let mut out = String::new();
+    let is_owned = |n: &str| INDEX_OWNED_FIELDS.iter().any(|o| o.eq_ignore_ascii_case(n));
+    let mut description = None;
+    for (name, value) in &r.control.fields {
+        if name.eq_ignore_ascii_case("Description") {
+            description = Some((name, value));
+        } else if !is_owned(name) {
+            push_field(&mut out, name, value);
+        }
+    }
+    push_field(&mut out, "Filename", &r.filename);
+    push_field(&mut out, "Size", &r.size.to_string());
+    push_field(&mut out, "MD5sum", &r.md5);
+    push_field(&mut out, "SHA1", &r.sha1);
+    push_field(&mut out, "SHA256", &r.sha256);
+    if let Some((name, value)) = description {
+        push_field(&mut out, name, value);
+    }
+    out
+}
+
+/// Gzip `data` reproducibly: mtime 0, no file name, level 9.
+fn gzip(data: &[u8]) -> Result<Vec<u8>> {
+    let mut enc = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
+    enc.write_all(data)?;
+    Ok(enc.finish()?)
+}
+
+/// Xz-compress `data` with the fixed preset 6.
+fn xz(data: &[u8]) -> Result<Vec<u8>> {
+    let mut enc = xz2::write::XzEncoder::new(Vec::new(), 6);
+    enc.write_all(data)?;
+    Ok(enc.finish()?)
+}
+
+/// `Packages`, `Packages.gz` and `Packages.xz` (names and bytes) of an index
+/// text, deterministically (gzip header mtime 0, no file name, level 9; xz preset 6).
+pub fn render_packages_files(text: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    let data = text.as_bytes();
+    Ok(vec![
+        ("Packages".to_string(), data.to_vec()),
+        ("Packages.gz".to_string(), gzip(data).context("gzip of Packages")?),
+        ("Packages.xz".to_string(), xz(data).context("xz of Packages")?),
+    ])
+}
+
+/// Write DIR/Packages, DIR/Packages.gz, DIR/Packages.xz as
+/// [`render_packages_files`] makes them. Creates DIR.
+pub fn write_packages_files(dir: &Path, text: &str) -> Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (name, bytes) in render_packages_files(text)? {
+        crate::fsutil::write_atomic(&dir.join(name), &bytes)?;
+    }
+    Ok(())
+}
+
+/// The descriptive fields of a Release file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReleaseMeta {
+    pub origin: String,
+    pub label: String,
+    pub suite: String,
+    pub codename: String,
+    pub date: chrono::DateTime<chrono::Utc>,
+    pub architectures: Vec<String>,
+    pub components: Vec<String>,
+    pub description: String,
+}
+
+/// A single-line field value: line breaks become spaces.
+fn one_line(s: &str) -> String {
+    s.replace(['\n', '\r'], " ").trim().to_string()
+}
+
+/// Release text: Origin, Label, Suite, Codename, Date (RFC 2822 in UTC, as apt
+/// writes it), Architectures, Components, Description, `Acquire-By-Hash: no`,
+/// then `MD5Sum:` and `SHA256:` sections with one ` <digest> <size:16> <path>`
+/// line per file, sorted by path. `files` are (path relative to
+/// `dists/<codename>/`, content). Empty descriptive fields are omitted.
+pub(crate) fn release_file(meta: &ReleaseMeta, files: &[(String, Vec<u8>)]) -> String {
+    let mut out = String::new();
+    let mut field = |name: &str, value: &str| {
+        let value = one_line(value);
+        if !value.is_empty() {
+            push_field(&mut out, name, &value);
+        }
+    };
+    field("Origin", &meta.origin);
+    field("Label", &meta.label);
+    field("Suite", &meta.suite);
+    field("Codename", &meta.codename);
+    field("Date", &meta.date.format("%a, %d %b %Y %H:%M:%S UTC").to_string());
+    field("Architectures", &meta.architectures.join(" "));
+    field("Components", &meta.components.join(" "));
+    field("Description", &meta.description);
+    field("Acquire-By-Hash", "no");
+
+    let mut sorted: Vec<&(String, Vec<u8>)> = files.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    out.push_str("MD5Sum:\n");
+    for (path, bytes) in &sorted {
+        let digest = hex::encode(Md5::digest(bytes));
+        out.push_str(&format!(" {digest} {:>16} {path}\n", bytes.len()));
+    }
+    out.push_str("SHA256:\n");
+    for (path, bytes) in &sorted {
+        let digest = hex::encode(Sha256::digest(bytes));
+        out.push_str(&format!(" {digest} {:>16} {path}\n", bytes.len()));
+    }
+    out
+}
+
+/// Every regular file below `dir`, as (`prefix` + relative path, bytes).
+/// Hidden entries (leftover temporaries) and `by-hash` directories are skipped.
+fn collect_files(dir: &Path, prefix: &str, out: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
+    let entries = fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+        let path = entry.path();
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            bail!("{}: file name is not UTF-8", path.display());
+        };
+        if name.starts_with('.') || name == "by-hash" {
+            continue;
+        }
+        let rel = format!("{prefix}{name}");
+        let meta = fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
+        if meta.is_dir() {
+            collect_files(&path, &format!("{rel}/"), out)?;
+        } else if meta.is_file() {
+            let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            out.push((rel, bytes));
+        }
+    }
+    Ok(())
+}
+
+/// Collect every file under `DIST_DIR/<component>/` (Packages, .gz, .xz and any
+/// other index files) as (path relative to DIST_DIR, bytes), sorted by path,
+/// for the Release of [`render_dist`]. Files directly in DIST_DIR (Release,
+/// InRelease, …) are not included.
+pub fn collect_index_files(dist_dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let entries = fs::read_dir(dist_dir).with_context(|| format!("listing {}", dist_dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("listing {}", dist_dir.display()))?;
+        let path = entry.path();
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            bail!("{}: file name is not UTF-8", path.display());
+        };
+        if name.starts_with('.') || name == "by-hash" {
+            continue;
+        }
+        if fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?.is_dir() {
+            collect_files(&path, &format!("{name}/"), &mut out)?;
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Scan ROOT/pool recursively for *.deb, read records (filename relative to
+/// ROOT, `/`-separated), sorted by filename. Errors name the bad file.
+pub fn scan_pool(root: &Path) -> Result<Vec<DebRecord>> {
+    let pool = root.join("pool");
+    if !pool.is_dir() {
+        bail!("listing {}: not a directory", pool.display());
+    }
+    let mut records = Vec::new();
+    for (rel, _) in crate::fsutil::walk(&pool, crate::fsutil::Links::FollowFiles)? {
+        if rel.ends_with(".deb") {
+            records.push(DebRecord::from_file(root, &format!("pool/{rel}"))?);
+        }
+    }
+    records.sort_by(|a, b| a.filename.cmp(&b.filename));
+    Ok(records)
+}
+
+/// Group records per binary architecture: `all` packages go into every arch
+/// in `arches`; if `arches` is empty, use the set of non-`all` architectures
+/// found (and if there is none, error asking for an explicit arch). Packages of
+/// other architectures than those asked for are left out. Two files with the
+/// same (Package, Version, Architecture) are an error.
+pub fn split_by_arch(records: &[DebRecord], arches: &[String]) -> Result<BTreeMap<String, Vec<DebRecord>>> {
+    let mut seen: BTreeMap<(&str, &str, &str), &str> = BTreeMap::new();
+    for r in records {
+        let key = (r.package(), r.version(), r.architecture());
+        if let Some(other) = seen.insert(key, &r.filename) {
+            bail!("{} and {} are both {} {} ({})", other, r.filename, key.0, key.1, key.2);
+        }
+    }
+    let arches: BTreeSet<String> = if arches.is_empty() {
+        let found: BTreeSet<String> =
+            records.iter().map(|r| r.architecture().to_string()).filter(|a| a != "all").collect();
+        if found.is_empty() {
+            bail!(
+                "no architecture-specific packages to infer architectures from; \
+                 name the architectures explicitly (e.g. amd64)"
+            );
+        }
+        found
+    } else {
+        arches.iter().cloned().collect()
+    };
+    let mut by_arch = BTreeMap::new();
+    for arch in arches {
+        if arch == "all" {
+            bail!("`all` is not a binary index architecture; name e.g. amd64");
+        }
+        let recs: Vec<DebRecord> =
+            records.iter().filter(|r| r.architecture() == arch || r.architecture() == "all").cloned().collect();
+        by_arch.insert(arch, recs);
+    }
+    Ok(by_arch)
+}
+
+/// Reject names that are not a single plain path component.
+fn check_component(what: &str, name: &str) -> Result<()> {
+    if name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.contains(['/', '\\', '\n', '\r'])
+        || name.chars().any(char::is_whitespace)
+    {
+        bail!("invalid {what} {name:?}");
+    }
+    Ok(())
+}
+
+/// The codename, component and arches must each be one plain path component.
+fn check_names(meta: &ReleaseMeta, component: &str, by_arch: &BTreeMap<String, Vec<DebRecord>>) -> Result<()> {
+    check_component("codename", &meta.codename)?;
+    check_component("component", component)?;
+    for arch in by_arch.keys() {
+        check_component("architecture", arch)?;
+    }
+    Ok(())
+}
+
+/// The files of `dists/<codename>/` for the given arches, as (path relative
+/// to the repository root, bytes): `<component>/binary-<arch>/Packages{,.gz,.xz}`
+/// for each arch, then `Release` covering those and the `existing` index files
+/// (path relative to `dists/<codename>/` as [`collect_index_files`] gives
+/// them; a new file replaces an existing one of the same path). If
+/// `meta.architectures` or `meta.components` is empty, it is filled from the
+/// `<component>/binary-<arch>` directories covered. Pure: nothing is read or written.
+pub fn render_dist(
+    meta: &ReleaseMeta,
+    component: &str,
+    by_arch: &BTreeMap<String, Vec<DebRecord>>,
+    existing: Vec<(String, Vec<u8>)>,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    check_names(meta, component, by_arch)?;
+    let mut index: BTreeMap<String, Vec<u8>> = existing.into_iter().collect();
+    let mut out = Vec::new();
+    for (arch, records) in by_arch {
+        for (name, bytes) in render_packages_files(&packages_index(records))? {
+            let rel = format!("{component}/binary-{arch}/{name}");
+            index.insert(rel.clone(), bytes.clone());
+            out.push((rel, bytes));
+        }
+    }
+    let files: Vec<(String, Vec<u8>)> = index.into_iter().collect();
+    out.push(("Release".to_string(), release_for(meta, &files).into_bytes()));
+    let dist = format!("dists/{}", meta.codename);
+    Ok(out.into_iter().map(|(rel, bytes)| (format!("{dist}/{rel}"), bytes)).collect())
+}
+
+/// [`release_file`] with empty `architectures`/`components` filled from the
+/// `<component>/binary-<arch>/` paths of `files`.
+fn release_for(meta: &ReleaseMeta, files: &[(String, Vec<u8>)]) -> String {
+    let mut meta = meta.clone();
+    let present: Vec<(&str, &str)> = files
+        .iter()
+        .filter_map(|(path, _)| {
+            let mut parts = path.split('/');
+            let comp = parts.next()?;
+            let arch = parts.next()?.strip_prefix("binary-")?;
+            Some((comp, arch))
+        })
+        .collect();
+    if meta.components.is_empty() {
+        let comps: BTreeSet<&str> = present.iter().map(|p| p.0).collect();
+        meta.components = comps.into_iter().map(String::from).collect();
+    }
+    if meta.architectures.is_empty() {
+        let arches: BTreeSet<&str> = present.iter().map(|p| p.1).collect();
+        meta.architectures = arches.into_iter().map(String::from).collect();
+    }
+    release_file(&meta, files)
+}
+
+/// Write `dists/<codename>/<component>/binary-<arch>/Packages{,.gz,.xz}` for
+/// each arch given, then `dists/<codename>/Release` covering every index file
+/// present under `dists/<codename>/` (so other arches already there stay
+/// listed), as [`render_dist`] makes them. Stale `InRelease`/`Release.gpg` of
+/// that codename are removed first. Returns the Release text (the caller
+/// signs it into InRelease and Release.gpg).
+pub fn write_dist(
+    root: &Path,
+    meta: &ReleaseMeta,
+    component: &str,
+    by_arch: &BTreeMap<String, Vec<DebRecord>>,
+) -> Result<String> {
+    check_names(meta, component, by_arch)?;
+    let dist_dir = root.join("dists").join(&meta.codename);
+    fs::create_dir_all(&dist_dir).with_context(|| format!("creating {}", dist_dir.display()))?;
+    for stale in ["InRelease", "Release.gpg"] {
+        let path = dist_dir.join(stale);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
+        }
+    }
+    let mut files = render_dist(meta, component, by_arch, collect_index_files(&dist_dir)?)?;
+    let (_, release) = files.pop().expect("render_dist ends with Release");
+    for (rel, bytes) in &files {
+        crate::fsutil::write_atomic(&root.join(rel), bytes)?;
+    }
+    crate::fsutil::write_atomic(&dist_dir.join("Release"), &release)?;
+    Ok(String::from_utf8(release).expect("Release is text"))
+}
+
+#[cfg(test)]
+mod tests;
