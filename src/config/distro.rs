@@ -102,6 +102,19 @@ pub struct RpmRepo {
     pub gpgkey: Vec<String>,
 }
 
+/// How `osrepo image bootstrap` makes this distro's base image when the host cannot
+/// (Ubuntu on a Debian host: no Ubuntu keyring, an older debootstrap).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bootstrap {
+    /// The distro (a file beside this one) whose image runs debootstrap; it is bootstrapped
+    /// from the host first when the engine lacks it.
+    pub within: String,
+    /// Packages installed there first (debootstrap and the keyring that verifies this
+    /// distro's archive).
+    pub packages: Vec<String>,
+}
+
 /// Where a foreign-arch job runs its resolver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -197,6 +210,11 @@ pub struct Distro {
     /// rpm: compression of the repodata (gz for EL7's yum; zstd possible for EL8+).
     #[serde(default)]
     pub compress: Option<String>,
+    /// `osrepo image bootstrap`: run debootstrap inside a container of another distro (whose
+    /// archive carries this distro's keyring) instead of on the host. Not part of the inputs
+    /// digest: it changes how the image is made, not what is resolved in it.
+    #[serde(default, skip_serializing)]
+    pub bootstrap: Option<Bootstrap>,
     /// Where the file was read from (not part of the format).
     #[serde(skip)]
     pub file: PathBuf,

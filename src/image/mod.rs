@@ -11,6 +11,8 @@ use crate::config::{Distro, Family};
 use crate::engine::Engine;
 use crate::resolve::apt::source_stanza;
 
+mod within;
+
 /// A source the host's apt is configured with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostSource {
@@ -125,13 +127,24 @@ pub async fn bootstrap(engine: &Engine, distro: &Distro, opts: &BootstrapOptions
     if distro.family != Family::Deb {
         bail!("image bootstrap builds deb distros only; {} is {}", distro.name, distro.family);
     }
-    if which("debootstrap").is_none() {
-        bail!("debootstrap is not installed (apt-get install debootstrap)");
-    }
     let tag = match &opts.tag {
         Some(t) => t.clone(),
         None => distro.image_for(opts.arch)?.to_string(),
     };
+    let tmp = tempfile::Builder::new().prefix("osrepo-bootstrap.").tempdir_in("/var/tmp")?;
+    let tarball = match &distro.bootstrap {
+        Some(b) => within::rootfs(engine, distro, b, opts, tmp.path()).await?,
+        None => rootfs_on_host(distro, opts, &tag, tmp.path())?,
+    };
+    engine.build_from_rootfs(&tag, opts.arch, &tarball).await?;
+    Ok(tag)
+}
+
+/// debootstrap on the host, from the host's mirror: the image's root filesystem as a tar.
+fn rootfs_on_host(distro: &Distro, opts: &BootstrapOptions, tag: &str, tmp: &Path) -> Result<std::path::PathBuf> {
+    if which("debootstrap").is_none() {
+        bail!("debootstrap is not installed (apt-get install debootstrap)");
+    }
     let codename = distro.codename();
     let host = host_sources();
     let archive = opts
@@ -140,15 +153,9 @@ pub async fn bootstrap(engine: &Engine, distro: &Distro, opts: &BootstrapOptions
         .or_else(|| host_mirror(&host, SourceRole::Archive, codename))
         .context("no archive mirror: pass --mirror URL (none found in the host's apt sources)")?;
     let security = opts.security_mirror.clone().or_else(|| host_mirror(&host, SourceRole::Security, codename));
-    let components: Vec<String> = distro
-        .sources
-        .iter()
-        .find(|s| s.role == SourceRole::Archive)
-        .map(|s| s.components.clone())
-        .unwrap_or_else(|| vec!["main".into()]);
+    let components = archive_components(distro);
 
-    let tmp = tempfile::Builder::new().prefix("osrepo-bootstrap.").tempdir_in("/var/tmp")?;
-    let root = tmp.path().join("rootfs");
+    let root = tmp.join("rootfs");
     tracing::info!("debootstrap {codename} ({}) for {tag}", opts.arch);
     let status = Command::new("debootstrap")
         .args([
@@ -170,7 +177,7 @@ pub async fn bootstrap(engine: &Engine, distro: &Distro, opts: &BootstrapOptions
         );
     }
     finish_rootfs(&root, distro, &archive, security.as_deref())?;
-    let tarball = tmp.path().join("rootfs.tar");
+    let tarball = tmp.join("rootfs.tar");
     let status = Command::new("tar")
         .args(["--numeric-owner", "-C"])
         .arg(&root)
@@ -182,8 +189,17 @@ pub async fn bootstrap(engine: &Engine, distro: &Distro, opts: &BootstrapOptions
     if !status.success() {
         bail!("tar of the root filesystem failed ({status})");
     }
-    engine.build_from_rootfs(&tag, opts.arch, &tarball).await?;
-    Ok(tag)
+    Ok(tarball)
+}
+
+/// The components of the distro's archive source (debootstrap's `--components`).
+fn archive_components(distro: &Distro) -> Vec<String> {
+    distro
+        .sources
+        .iter()
+        .find(|s| s.role == SourceRole::Archive)
+        .map(|s| s.components.clone())
+        .unwrap_or_else(|| vec!["main".into()])
 }
 
 /// Make a debootstrapped tree look like the distro's official image: its package sources,
@@ -200,6 +216,14 @@ fn finish_rootfs(root: &Path, distro: &Distro, archive: &str, security: Option<&
         }
     }
     let _ = std::fs::remove_file(root.join("etc/apt/sources.list"));
+    let dir = root.join("etc/apt/sources.list.d");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join(format!("{}.sources", distro.id)), image_sources(distro, archive, security))?;
+    Ok(())
+}
+
+/// The deb822 sources of the image: the distro file's `sources`, each role at its mirror.
+pub(crate) fn image_sources(distro: &Distro, archive: &str, security: Option<&str>) -> String {
     let mut text = String::new();
     let entries: Vec<SourceEntry> = if distro.sources.is_empty() {
         vec![SourceEntry {
@@ -228,10 +252,7 @@ fn finish_rootfs(root: &Path, distro: &Distro, archive: &str, security: Option<&
         }
         text.push_str(&source_stanza(uri, s, s.signed_by.as_deref()));
     }
-    let dir = root.join("etc/apt/sources.list.d");
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join(format!("{}.sources", distro.id)), text)?;
-    Ok(())
+    text
 }
 
 fn which(cmd: &str) -> Option<std::path::PathBuf> {

@@ -1,0 +1,120 @@
+//! debootstrap inside a container of another distro, for distros the host cannot bootstrap
+//! with verification (Ubuntu on a Debian host: Debian 13's archive carries `ubuntu-keyring`
+//! and a debootstrap that knows every current Ubuntu release). The mirror is the one
+//! debootstrap's own script names for the release and arch, unless `--mirror` is given.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use super::{archive_components, image_sources, parse_one_line_sources, BootstrapOptions};
+use crate::arch::Arch;
+use crate::config::distro::Bootstrap;
+use crate::config::Distro;
+use crate::engine::{Container, ContainerSpec, Engine};
+
+const JOB: &str = "/osrepo/job";
+const OUT: &str = "/osrepo/out";
+
+/// Install the tools, run debootstrap into /osrepo/root, keep the sources it wrote.
+const DEBOOTSTRAP: &str = r#"#!/bin/sh
+set -eu
+ARCH=$1 SUITE=$2 COMPONENTS=$3 MIRROR=${4:-}
+export DEBIAN_FRONTEND=noninteractive
+apt-get -q update
+# shellcheck disable=SC2046
+apt-get install -y -q --no-install-recommends ca-certificates $(cat /osrepo/job/packages)
+rm -rf /osrepo/root /osrepo/out
+mkdir -p /osrepo/out
+# shellcheck disable=SC2086
+debootstrap --variant=minbase --arch="$ARCH" --components="$COMPONENTS" "$SUITE" /osrepo/root $MIRROR
+cp /osrepo/root/etc/apt/sources.list /osrepo/out/debootstrap.list
+"#;
+
+/// Give the tree the image's sources, drop caches and lists, tar it.
+const FINISH: &str = r#"#!/bin/sh
+set -eu
+R=/osrepo/root
+rm -f "$R/etc/apt/sources.list" /osrepo/out/debootstrap.list
+find "$R/var/cache/apt/archives" "$R/var/lib/apt/lists" -maxdepth 1 -type f ! -name lock -delete
+mkdir -p "$R/etc/apt/sources.list.d"
+cp /osrepo/job/image.sources "$R/etc/apt/sources.list.d/$1.sources"
+tar --numeric-owner -C "$R" -cf /osrepo/out/rootfs.tar .
+"#;
+
+/// The root filesystem of `distro` for `opts.arch`, made inside a container of `b.within`,
+/// as a tar in `tmp`.
+pub(super) async fn rootfs(
+    engine: &Engine,
+    distro: &Distro,
+    b: &Bootstrap,
+    opts: &BootstrapOptions,
+    tmp: &Path,
+) -> Result<PathBuf> {
+    let image = helper_image(engine, distro, b).await?;
+    let spec = ContainerSpec {
+        image,
+        arch: Arch::host(),
+        binds: Vec::new(),
+        network: None,
+        label: format!("bootstrap {} {}", distro.name, opts.arch),
+    };
+    let c = engine.start(&spec).await?;
+    let r = run(&c, distro, b, opts, tmp).await;
+    c.remove().await;
+    r
+}
+
+/// The image of the distro debootstrap runs in, bootstrapped from the host when missing.
+async fn helper_image(engine: &Engine, distro: &Distro, b: &Bootstrap) -> Result<String> {
+    let dir = distro.file.parent().unwrap_or(Path::new("."));
+    let helper = crate::config::distro::load_one(dir, &b.within)
+        .with_context(|| format!("{}: bootstrap within {}", distro.file.display(), b.within))?;
+    if helper.bootstrap.is_some() {
+        bail!("{}: bootstrap within {}: that distro is bootstrapped within another one", distro.file.display(), b.within);
+    }
+    let image = helper.image_for(Arch::host())?.to_string();
+    if engine.image_arch(&image).await?.is_none() {
+        tracing::info!("{}: bootstrapping {image} first, to run debootstrap in", distro.name);
+        let opts = BootstrapOptions { arch: Arch::host(), mirror: None, security_mirror: None, tag: None };
+        Box::pin(super::bootstrap(engine, &helper, &opts)).await?;
+    }
+    Ok(image)
+}
+
+async fn run(c: &Container, distro: &Distro, b: &Bootstrap, opts: &BootstrapOptions, tmp: &Path) -> Result<PathBuf> {
+    let files = vec![
+        ("debootstrap.sh".to_string(), DEBOOTSTRAP.as_bytes().to_vec(), 0o755),
+        ("finish.sh".to_string(), FINISH.as_bytes().to_vec(), 0o755),
+        ("packages".to_string(), b.packages.join("\n").into_bytes(), 0o644),
+    ];
+    c.upload(JOB, &files).await?;
+    let codename = distro.codename();
+    let components = archive_components(distro).join(",");
+    let mut cmd = vec!["sh", "/osrepo/job/debootstrap.sh", opts.arch.deb(), codename, &components];
+    if let Some(m) = &opts.mirror {
+        cmd.push(m);
+    }
+    let run = c.exec(&cmd).await?;
+    if run.code != 0 {
+        bail!("debootstrap {codename} --arch {} within {} failed (exit {})", opts.arch, b.within, run.code);
+    }
+    let out = tmp.join("out");
+    c.copy_out(OUT, &out).await?;
+    let list = std::fs::read_to_string(out.join("debootstrap.list")).context("debootstrap wrote no sources.list")?;
+    let archive = parse_one_line_sources(&list)
+        .into_iter()
+        .next()
+        .map(|h| h.uri.trim_end_matches('/').to_string())
+        .context("debootstrap's sources.list names no mirror")?;
+    // The archive also carries the -security suites; a separate security mirror is used when given.
+    let security = opts.security_mirror.clone().unwrap_or_else(|| archive.clone());
+    let sources = image_sources(distro, &archive, Some(&security));
+    c.upload(JOB, &[("image.sources".to_string(), sources.into_bytes(), 0o644)]).await?;
+    let fin = c.exec(&["sh", "/osrepo/job/finish.sh", &distro.id]).await?;
+    if fin.code != 0 {
+        bail!("finishing the {} root filesystem failed (exit {}): {}", distro.name, fin.code, fin.output);
+    }
+    c.copy_out(OUT, &out).await?;
+    Ok(out.join("rootfs.tar"))
+}
