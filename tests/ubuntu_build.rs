@@ -103,7 +103,8 @@ fn ubuntu_release_installs_offline(distro: &str, image: &str) {
     }
     // Another key in signed-by: apt-get update must refuse the repository.
     let other = new_key(&format!("other-{distro}"));
-    let bad = node(image, distro, &out, Some(&other.parent().unwrap().join("osrepo.gpg")), "apt-get update || echo rc=$?");
+    let bad =
+        node(image, distro, &out, Some(&other.parent().unwrap().join("osrepo.gpg")), "apt-get update || echo rc=$?");
     let stdout = String::from_utf8_lossy(&bad.stdout);
     assert!(stdout.contains("rc=100"), "{distro}: apt-get update accepted a repo signed by another key:\n{stdout}");
 }

@@ -210,6 +210,10 @@ pub struct Distro {
     /// rpm: compression of the repodata (gz for EL7's yum; zstd possible for EL8+).
     #[serde(default)]
     pub compress: Option<String>,
+    /// rpm: the package arches a job of each arch takes besides `noarch` (keyed by arch;
+    /// default: its basearch alone). EL10 and its kin add `x86_64_v2` to amd64.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub package_arches: BTreeMap<String, Vec<String>>,
     /// `osrepo image bootstrap`: run debootstrap inside a container of another distro (whose
     /// archive carries this distro's keyring) instead of on the host. Not part of the inputs
     /// digest: it changes how the image is made, not what is resolved in it.
@@ -313,6 +317,15 @@ impl Distro {
     /// The image reference for an arch.
     pub(crate) fn image_for(&self, arch: Arch) -> Result<&str> {
         self.image.for_arch(arch).with_context(|| format!("distro {}: no image for arch {arch}", self.name))
+    }
+
+    /// rpm: the package arches a job of `arch` takes, `noarch` included.
+    pub(crate) fn package_arches_for(&self, arch: Arch) -> Vec<String> {
+        let mut v = self.package_arches.get(arch.deb()).cloned().unwrap_or_else(|| vec![arch.rpm().to_string()]);
+        if !v.iter().any(|a| a == "noarch") {
+            v.push("noarch".to_string());
+        }
+        v
     }
 
     pub fn codename(&self) -> &str {

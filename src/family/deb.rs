@@ -48,6 +48,10 @@ impl Backend for Deb {
         raw.split_once('=')
     }
 
+    fn pin_matches(&self, pin: &str, version: &str) -> bool {
+        pin == version
+    }
+
     fn container_inputs(&self, job: &Job, overrides: &Overrides) -> Result<ContainerInputs> {
         let d = &job.distro;
         let mut inputs = ContainerInputs {
@@ -77,7 +81,7 @@ impl Backend for Deb {
         &[]
     }
 
-    fn parse_report(&self, dir: &Path) -> Result<Report> {
+    fn parse_report(&self, _: &Job, dir: &Path) -> Result<Report> {
         let out = dir.join("out");
         let uris = std::fs::read_to_string(out.join("uris.txt")).context("resolver wrote no uris.txt")?;
         let show = std::fs::read_to_string(out.join("show.txt")).context("resolver wrote no show.txt")?;
@@ -90,6 +94,7 @@ impl Backend for Deb {
             name: rec.package().to_string(),
             version: rec.version().to_string(),
             arch: rec.architecture().to_string(),
+            provides: rec.control.get("Provides").map(provided_names).unwrap_or_default(),
         })
     }
 
@@ -147,6 +152,15 @@ impl Backend for Deb {
         }
         Ok(())
     }
+}
+
+/// The names of a `Provides` field (`foo (= 1.0), bar:any` → foo, bar).
+fn provided_names(field: &str) -> Vec<String> {
+    field
+        .split(',')
+        .filter_map(|p| p.split_whitespace().next())
+        .map(|n| n.split(':').next().unwrap_or(n).to_string())
+        .collect()
 }
 
 /// The index record of a cached .deb.

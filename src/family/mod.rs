@@ -76,6 +76,8 @@ pub(crate) struct Identity {
     /// Debian version, or rpm `[epoch:]version-release`.
     pub version: String,
     pub arch: String,
+    /// The names it provides besides its own (virtual packages, capabilities).
+    pub provides: Vec<String>,
 }
 
 /// The lock fields a family adds to a closure.
@@ -127,6 +129,9 @@ pub(crate) trait Backend: Send + Sync {
     /// Split a package spec into name and pin, as the family's tools read it.
     fn split_pin<'a>(&self, raw: &'a str) -> Option<(&'a str, &'a str)>;
 
+    /// Does a package version (as the lock writes it) satisfy a pin (as the spec wrote it)?
+    fn pin_matches(&self, pin: &str, version: &str) -> bool;
+
     /// What the build container of a job gets.
     fn container_inputs(&self, job: &Job, overrides: &Overrides) -> Result<ContainerInputs>;
 
@@ -138,7 +143,7 @@ pub(crate) trait Backend: Send + Sync {
     fn report_dirs(&self) -> &'static [(&'static str, &'static str)];
 
     /// Read the report copied out into `dir` (`dir/out/` and the report dirs).
-    fn parse_report(&self, dir: &Path) -> Result<Report>;
+    fn parse_report(&self, job: &Job, dir: &Path) -> Result<Report>;
 
     /// Name, version and arch of a package file (its index record is cached by sha256).
     fn identify(&self, cache: &Cache, sha256: &str, path: &Path) -> Result<Identity>;

@@ -51,6 +51,14 @@ impl Backend for Rpm {
             .find_map(|i| (bytes[i - 1] == b'-' && bytes[i].is_ascii_digit()).then(|| (&raw[..i - 1], &raw[i..])))
     }
 
+    /// `name-1.6.28` takes any release of 1.6.28; `name-1.6.28-3.el7` that release; an
+    /// epoch is compared when the pin gives one.
+    fn pin_matches(&self, pin: &str, version: &str) -> bool {
+        let no_epoch = version.split_once(':').map_or(version, |(_, vr)| vr);
+        let upstream = no_epoch.rsplit_once('-').map_or(no_epoch, |(v, _)| v);
+        pin == version || pin == no_epoch || pin == upstream
+    }
+
     fn container_inputs(&self, job: &Job, _: &Overrides) -> Result<ContainerInputs> {
         let d = &job.distro;
         let mut inputs = ContainerInputs {
@@ -68,7 +76,9 @@ impl Backend for Rpm {
                 inputs.files.push((format!("repos/{}.repo", r.name), text.into_bytes(), 0o644));
             }
         }
-        let mut key_urls = String::new();
+        // Keys yum fetches by URL (EPEL's on EL7) are fetched into the report too, so nodes
+        // get them in out/keys/<distro>/ and can check those packages' signatures offline.
+        let mut key_urls = remote_repo_keys(d);
         for r in &d.extra_repos {
             let url = match super::mount_file_repo(d, r, &mut inputs.binds)? {
                 Some(inside) => format!("file://{inside}"),
@@ -91,21 +101,23 @@ impl Backend for Rpm {
             RpmResolver::Repotrack => "repotrack",
         };
         let weak = if job.recommends { "1" } else { "0" };
-        vec!["sh".into(), format!("{JOB_DIR}/resolve.sh"), basearch, releasever, weak.into(), tool.into()]
+        let arches = job.distro.package_arches_for(job.arch).join(",");
+        vec!["sh".into(), format!("{JOB_DIR}/resolve.sh"), basearch, releasever, weak.into(), tool.into(), arches]
     }
 
     fn report_dirs(&self) -> &'static [(&'static str, &'static str)] {
         &[("out/md", "md"), ("keys", "keys")]
     }
 
-    fn parse_report(&self, dir: &Path) -> Result<Report> {
+    fn parse_report(&self, job: &Job, dir: &Path) -> Result<Report> {
         let mut report = Report::default();
         let mut upstream = Vec::new();
         for (n, p) in crate::fsutil::files_under(&dir.join("md"))? {
             let data = crate::index::decompress(&n, &std::fs::read(&p)?)?;
             if n.contains("primary.xml") {
                 upstream.extend(
-                    crate::index::rpm::read_primary(&String::from_utf8_lossy(&data)).with_context(|| format!("upstream {n}"))?,
+                    crate::index::rpm::read_primary(&String::from_utf8_lossy(&data))
+                        .with_context(|| format!("upstream {n}"))?,
                 );
             } else if n.contains("modules.yaml") {
                 report.modules.push(String::from_utf8_lossy(&data).into_owned());
@@ -115,13 +127,16 @@ impl Backend for Rpm {
             report.keys.push((n, std::fs::read(&p)?));
         }
         let urls = std::fs::read_to_string(dir.join("out/urls.txt")).context("resolver wrote no urls.txt")?;
-        report.artifacts = dnf::artifacts(&urls, &upstream).context("matching downloads to upstream metadata")?;
+        let arches = job.distro.package_arches_for(job.arch);
+        report.artifacts =
+            dnf::artifacts(&urls, &upstream, &arches).context("matching downloads to upstream metadata")?;
         Ok(report)
     }
 
     fn identify(&self, cache: &Cache, sha256: &str, path: &Path) -> Result<Identity> {
         let rec = record(cache, sha256, path)?;
-        Ok(Identity { version: evr(&rec), name: rec.name, arch: rec.arch })
+        let provides = rec.provides.iter().map(|p| p.name.clone()).collect();
+        Ok(Identity { version: evr(&rec), name: rec.name, arch: rec.arch, provides })
     }
 
     fn upstream_repo(&self, url: &str) -> String {
@@ -175,6 +190,20 @@ impl Backend for Rpm {
 fn compression(d: &Distro) -> Result<Compression> {
     let c = d.compress.as_deref().unwrap_or("gz");
     c.parse().map_err(|e| anyhow::anyhow!("{}: compress: {e}", d.file.display()))
+}
+
+/// `key-urls` lines (`NAME URL`) for the http(s) gpgkeys of the distro's own repos.
+fn remote_repo_keys(d: &Distro) -> String {
+    let mut out = String::new();
+    for r in &d.repos {
+        let remote: Vec<&String> =
+            r.gpgkey.iter().filter(|k| k.starts_with("http://") || k.starts_with("https://")).collect();
+        for (i, url) in remote.iter().enumerate() {
+            let name = if remote.len() == 1 { r.name.clone() } else { format!("{}-{}", r.name, i + 1) };
+            out.push_str(&format!("{name} {url}\n"));
+        }
+    }
+    out
 }
 
 /// The key of an rpm extra repo: uploaded when inline or a host file, else fetched in the
@@ -231,14 +260,15 @@ fn index_job(tree: &Path, r: &Ready, cache: &Cache) -> Result<PathBuf> {
     }
     std::fs::create_dir_all(repo_dir.join("Packages"))?;
     let date = r.date.timestamp().max(0) as u64;
+    let arches = d.package_arches_for(r.job.arch);
     let mut records = Vec::new();
     for p in &r.locked.packages {
         let cached = &r.files[&p.sha256];
         let rel = format!("Packages/{}", p.file);
         cache.link(cached, &repo_dir.join(&rel))?;
         let mut rec = record(cache, &p.sha256, cached)?;
-        if rec.arch != "noarch" && rec.arch != basearch {
-            bail!("{}: {} is for {}, not {basearch}", r.job.label(), p.file, rec.arch);
+        if !arches.contains(&rec.arch) {
+            bail!("{}: {} is for {}, not {}", r.job.label(), p.file, rec.arch, arches.join(" or "));
         }
         // Deterministic <time file=...>: the build date, not the download time.
         rec.location_href = rel;
@@ -329,4 +359,43 @@ fn dedup_noarch(root: &Path) -> Result<u64> {
         }
     }
     Ok(saved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::Arch;
+
+    fn job(name: &str) -> Job {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("distros");
+        let distro = crate::config::distro::load_one(&dir, name).unwrap();
+        Job { image: "x".into(), distro, arch: Arch::Amd64, specs: vec![], recommends: true }
+    }
+
+    fn uploaded(inputs: &ContainerInputs, name: &str) -> Option<String> {
+        inputs.files.iter().find(|f| f.0 == name).map(|f| String::from_utf8_lossy(&f.1).into_owned())
+    }
+
+    #[test]
+    fn remote_gpgkeys_of_own_repos_are_fetched_for_the_nodes() {
+        // centos7's EPEL repo names its key by URL: yum would use it at build time only.
+        let inputs = Rpm.container_inputs(&job("centos7"), &Overrides::default()).unwrap();
+        let urls = uploaded(&inputs, "key-urls").expect("no key-urls uploaded");
+        let epel: Vec<&str> = urls.lines().filter(|l| l.starts_with("epel ")).collect();
+        assert_eq!(epel.len(), 1, "{urls}");
+        assert!(epel[0].ends_with("RPM-GPG-KEY-EPEL-7"), "{urls}");
+        // file:// keys inside the image are copied by the script, not fetched.
+        assert!(!urls.contains("file://"), "{urls}");
+    }
+
+    #[test]
+    fn package_arches_come_from_the_distro_file() {
+        let mut j = job("rocky9");
+        assert_eq!(j.distro.package_arches_for(Arch::Amd64), ["x86_64", "noarch"]);
+        j.distro.package_arches.insert("amd64".into(), vec!["x86_64".into(), "x86_64_v2".into()]);
+        assert_eq!(j.distro.package_arches_for(Arch::Amd64), ["x86_64", "x86_64_v2", "noarch"]);
+        assert_eq!(j.distro.package_arches_for(Arch::Arm64), ["aarch64", "noarch"]);
+        let cmd = Rpm.resolve_command(&j);
+        assert_eq!(cmd.last().unwrap(), "x86_64,x86_64_v2,noarch");
+    }
 }

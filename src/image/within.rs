@@ -25,7 +25,15 @@ apt-get -q update
 # shellcheck disable=SC2046
 apt-get install -y -q --no-install-recommends ca-certificates $(cat /osrepo/job/packages)
 rm -rf /osrepo/root /osrepo/out
-mkdir -p /osrepo/out
+mkdir -p /osrepo/out /osrepo/bin
+# debootstrap sends a release that distro-info no longer lists as supported to the archive of
+# old releases, verified with the removed-keys keyring. A release in extended support (focal)
+# is still on the main archive, signed with the current key: the distro file lists it, so it
+# counts as supported here.
+printf '#!/bin/sh\n[ "${1:-}" = --supported ] && { echo %s; exit 0; }\nexec /usr/bin/ubuntu-distro-info "$@"\n' \
+  "$SUITE" > /osrepo/bin/ubuntu-distro-info
+chmod 755 /osrepo/bin/ubuntu-distro-info
+export PATH="/osrepo/bin:$PATH"
 # shellcheck disable=SC2086
 debootstrap --variant=minbase --arch="$ARCH" --components="$COMPONENTS" "$SUITE" /osrepo/root $MIRROR
 cp /osrepo/root/etc/apt/sources.list /osrepo/out/debootstrap.list
@@ -71,7 +79,11 @@ async fn helper_image(engine: &Engine, distro: &Distro, b: &Bootstrap) -> Result
     let helper = crate::config::distro::load_one(dir, &b.within)
         .with_context(|| format!("{}: bootstrap within {}", distro.file.display(), b.within))?;
     if helper.bootstrap.is_some() {
-        bail!("{}: bootstrap within {}: that distro is bootstrapped within another one", distro.file.display(), b.within);
+        bail!(
+            "{}: bootstrap within {}: that distro is bootstrapped within another one",
+            distro.file.display(),
+            b.within
+        );
     }
     let image = helper.image_for(Arch::host())?.to_string();
     if engine.image_arch(&image).await?.is_none() {

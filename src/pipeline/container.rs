@@ -21,6 +21,9 @@ pub(crate) enum ResolveError {
     /// The resolver script failed otherwise.
     #[error("{label}: the resolver failed (exit {code}):\n{tail}")]
     Failed { label: String, code: i64, tail: String },
+    /// The resolver's closure lacks requested packages (it dropped them, or got other pins).
+    #[error("{label}: {} requested package(s) are not satisfied by the resolved closure of {distro} {arch}:{}", .missing.len(), list(.missing))]
+    NotInClosure { label: String, distro: String, arch: Arch, missing: Vec<(String, String)> },
     /// The resolver reported no files.
     #[error("{label}: the resolver reported an empty closure")]
     Empty { label: String },
@@ -68,7 +71,7 @@ pub(crate) async fn resolve_in(
     for (inside, local) in backend.report_dirs() {
         c.copy_out(&format!("{WORK_DIR}/{inside}"), &dir.join(local)).await?;
     }
-    let report = backend.parse_report(dir).with_context(|| format!("{label}: the resolver's report"))?;
+    let report = backend.parse_report(job, dir).with_context(|| format!("{label}: the resolver's report"))?;
     if report.artifacts.is_empty() {
         return Err(ResolveError::Empty { label }.into());
     }

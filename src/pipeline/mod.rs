@@ -8,6 +8,7 @@ pub(crate) mod container;
 pub mod decide;
 pub(crate) mod fetch;
 pub(crate) mod prepare;
+pub(crate) mod present;
 pub mod report;
 pub(crate) mod state;
 

@@ -36,7 +36,7 @@ pub(crate) async fn prepare(
                 let report = super::container::resolve_in(&c, be, job, &inputs_c.files, dir).await?;
                 let wants: Vec<Want> = report.artifacts.iter().map(Want::upstream).collect();
                 let have = fetch_verified(ctx, job, Via::Running(&c), &wants, dir).await?;
-                let locked = lock_entry(ctx, be, inputs, &report, &have)?;
+                let locked = lock_entry(ctx, be, job, inputs, &report, &have)?;
                 Ok(ready(job, locked, &have))
             }
             .await;
@@ -57,27 +57,36 @@ fn ready(job: &Job, locked: LockedJob, have: &[Have]) -> Ready {
     }
 }
 
-/// The lock entry of a resolved closure: each file identified by its own metadata.
+/// The lock entry of a resolved closure: each file identified by its own metadata, every
+/// request proven present.
 fn lock_entry(
     ctx: &BuildContext,
     be: &dyn Backend,
+    job: &Job,
     inputs: String,
     report: &Report,
     have: &[Have],
 ) -> Result<LockedJob> {
     let mut packages = Vec::with_capacity(have.len());
+    let mut closure = Vec::with_capacity(have.len());
     for (a, h) in report.artifacts.iter().zip(have) {
         let id = be.identify(&ctx.cache, &h.sha256, &h.path)?;
         packages.push(LockedPackage {
-            name: id.name,
-            version: id.version,
-            arch: id.arch,
+            name: id.name.clone(),
+            version: id.version.clone(),
+            arch: id.arch.clone(),
             repo: be.upstream_repo(&a.url),
             url: a.url.clone(),
             size: a.size,
             sha256: h.sha256.clone(),
             file: a.pool_name(),
         });
+        closure.push(id);
+    }
+    let missing = super::present::unsatisfied(be, &job.specs, &closure);
+    if !missing.is_empty() {
+        let (label, distro, arch) = (job.label(), job.distro.name.clone(), job.arch);
+        return Err(super::container::ResolveError::NotInClosure { label, distro, arch, missing }.into());
     }
     let extras = be.lock_extras(&packages, report)?;
     // The lockfile's order, so that a lock read back compares (and digests) equal.

@@ -13,15 +13,30 @@ use crate::config::distro::ImageRef;
 use crate::config::Distro;
 use crate::index::rpm::PrimaryPackage;
 
+/// Copy the upstream metadata the files are checked against (primary.xml) and the module
+/// metadata of modular repos out of the cache, named `<repo>--<file>`: dnf keeps them in
+/// `cachedir/<repo>-<hash>/repodata/`, yum in `cachedir/<repo>/`.
+pub(crate) const COPY_METADATA: &str = r#"find "$W/cache" -maxdepth 4 -type f \( -name '*primary.xml*' -o -name '*modules.yaml*' \) \
+  ! -name '*.sqlite*' | sort | while read -r f; do
+  d=$(dirname "$f")
+  [ "$(basename "$d")" = repodata ] && d=$(dirname "$d")
+  cp "$f" "$W/out/md/$(basename "$d")--$(basename "$f")"
+done
+"#;
+
 /// The resolver script (POSIX sh). Arguments: BASEARCH RELEASEVER WEAKDEPS(1|0) TOOL(dnf|repotrack).
-pub(crate) fn script() -> &'static str {
-    r#"#!/bin/sh
+pub(crate) fn script() -> String {
+    SCRIPT.replace("__COPY_METADATA__", COPY_METADATA)
+}
+
+const SCRIPT: &str = r#"#!/bin/sh
 # osrepo rpm resolver: complete closure, target arch and noarch only.
 set -eu
 BASEARCH=$1
 RELEASEVER=$2
 WEAK=$3
 TOOL=$4
+ARCHES=${5:-$BASEARCH,noarch}
 J=/osrepo/job
 W=/osrepo/work
 rm -rf "$W"
@@ -38,18 +53,33 @@ if [ -f "$J/key-urls" ]; then
 fi
 printf '[main]\nreposdir=%s\ncachedir=%s\nskip_if_unavailable=False\nbest=True\ninstall_weak_deps=%s\nkeepcache=True\ngpgcheck=1\n' \
   "$W/repos.d" "$W/cache" "$WEAK" > "$W/dnf.conf"
+# yum fetches primary.sqlite.bz2 by default; osrepo checks files against primary.xml.
+[ "$TOOL" = repotrack ] && echo 'mddownloadpolicy=xml' >> "$W/dnf.conf"
 SPECS=$(cat "$J/specs")
 : > "$W/out/missing.tsv"
 if [ "$TOOL" = repotrack ]; then
   set -- -c "$W/dnf.conf" --releasever="$RELEASEVER"
   yum "$@" -q makecache
+  # repotrack takes package names only: a name that exists only as a Provides (conntrack,
+  # vim) is tracked by its provider's name (osrepo checks every request is satisfied).
+  TRACK=""
   for s in $SPECS; do
-    yum "$@" -q list available "$s" >/dev/null 2>&1 || yum "$@" -q provides "$s" >/dev/null 2>&1 \
-      || printf '%s\tNo package %s available\n' "$s" "$s" >> "$W/out/missing.tsv"
+    if yum "$@" -q list available "$s" >/dev/null 2>&1; then
+      TRACK="$TRACK $s"
+      continue
+    fi
+    p=$(repoquery -c "$W/dnf.conf" -q --whatprovides "$s" --qf '%{name}' 2>/dev/null | head -n 1)
+    if [ -n "$p" ]; then
+      echo "osrepo: $s is provided by $p"
+      TRACK="$TRACK $p"
+    else
+      printf '%s\tNo package %s available\n' "$s" "$s" >> "$W/out/missing.tsv"
+    fi
   done
   if [ -s "$W/out/missing.tsv" ]; then cat "$W/out/missing.tsv" >&2; exit 3; fi
+  # repotrack also takes other arches of the basearch (i686 on x86_64): osrepo leaves them out.
   # shellcheck disable=SC2086
-  repotrack -c "$W/dnf.conf" -a "$BASEARCH" -u $SPECS > "$W/out/urls.txt"
+  repotrack -c "$W/dnf.conf" -a "$BASEARCH" -u $TRACK > "$W/out/urls.txt"
 else
   set -- -c "$W/dnf.conf" --releasever="$RELEASEVER" --forcearch="$BASEARCH" --setopt=reposdir="$W/repos.d" -y
   # Debian's dnf enables a `local` plugin that caches packages behind our back.
@@ -65,26 +95,17 @@ else
   dnf "$@" makecache
   echo "osrepo: checking $(echo "$SPECS" | wc -w) requested packages"
   for s in $SPECS; do
-    found=$(dnf "$@" -q repoquery --arch "$BASEARCH,noarch" "$s" 2>/dev/null || true)
-    [ -n "$found" ] || found=$(dnf "$@" -q repoquery --arch "$BASEARCH,noarch" --whatprovides "$s" 2>/dev/null || true)
+    found=$(dnf "$@" -q repoquery --arch "$ARCHES" "$s" 2>/dev/null || true)
+    [ -n "$found" ] || found=$(dnf "$@" -q repoquery --arch "$ARCHES" --whatprovides "$s" 2>/dev/null || true)
     [ -n "$found" ] || printf '%s\tNo package %s available for %s\n' "$s" "$s" "$BASEARCH" >> "$W/out/missing.tsv"
   done
   if [ -s "$W/out/missing.tsv" ]; then cat "$W/out/missing.tsv" >&2; exit 3; fi
   # shellcheck disable=SC2086
-  dnf "$@" -q download --resolve --alldeps --arch "$BASEARCH" --arch noarch --urls $SPECS > "$W/out/urls.txt"
+  dnf "$@" -q download --resolve --alldeps $(echo "$ARCHES" | sed 's/^/--arch /; s/,/ --arch /g') --urls $SPECS \
+    > "$W/out/urls.txt"
 fi
-# The upstream metadata the files were checked against, for osrepo's own verification, and
-# the module metadata of modular repos.
-for d in "$W"/cache/*/repodata "$W"/cache/*/*/repodata; do
-  [ -d "$d" ] || continue
-  repo=$(basename "$(dirname "$d")")
-  for f in "$d"/*primary.xml* "$d"/*modules.yaml*; do
-    [ -f "$f" ] && cp "$f" "$W/out/md/$repo--$(basename "$f")"
-  done
-done
-echo "osrepo: closure of $(grep -c '\.rpm$' "$W/out/urls.txt") files"
-"#
-}
+__COPY_METADATA__echo "osrepo: closure of $(grep -c '\.rpm$' "$W/out/urls.txt") files"
+"#;
 
 /// `.repo` text for one repository definition.
 pub(crate) fn repo_file(id: &str, baseurl: &str, gpgkeys: &[String], gpgcheck: bool) -> String {
@@ -105,9 +126,9 @@ pub(crate) fn releasever_basearch(distro: &Distro, arch: Arch) -> (String, Strin
     (distro.release.clone(), arch.rpm().to_string())
 }
 
-
 /// Match downloaded URLs to upstream records (by the URL ending in the package's href).
-pub(crate) fn artifacts(urls: &str, upstream: &[PrimaryPackage]) -> Result<Vec<Artifact>> {
+/// Packages of other arches (repotrack takes i686 builds on x86_64) are left out.
+pub(crate) fn artifacts(urls: &str, upstream: &[PrimaryPackage], arches: &[String]) -> Result<Vec<Artifact>> {
     let mut by_base: BTreeMap<&str, Vec<&PrimaryPackage>> = BTreeMap::new();
     for u in upstream {
         by_base.entry(u.href.rsplit('/').next().unwrap_or(&u.href)).or_default().push(u);
@@ -124,6 +145,10 @@ pub(crate) fn artifacts(urls: &str, upstream: &[PrimaryPackage]) -> Result<Vec<A
             .find(|u| url.ends_with(&format!("/{}", u.href)))
             .or(cands.first())
             .with_context(|| format!("{url}: no record in the upstream metadata"))?;
+        if !arches.contains(&m.arch) {
+            tracing::info!("{file}: left out, {} is not one of {}", m.arch, arches.join(", "));
+            continue;
+        }
         out.push(Artifact { file, url: url.to_string(), size: m.size, checksum: m.checksum.clone() });
     }
     out.sort_by(|a, b| a.file.cmp(&b.file));
@@ -146,16 +171,49 @@ mod tests {
 </package>
 </metadata>"#;
 
+    /// The metadata copy finds primary.xml where dnf keeps it (`<repo>-<hash>/repodata/`)
+    /// and where yum keeps it (`<repo>/`), and leaves yum's sqlite files alone.
+    #[test]
+    fn metadata_is_found_in_dnf_and_yum_cache_layouts() {
+        let w = tempfile::tempdir().unwrap();
+        let c = w.path().join("cache");
+        for (f, body) in [
+            ("baseos-0123abcd/repodata/11-primary.xml.gz", "dnf"),
+            ("appstream-4567/repodata/22-modules.yaml.gz", "mod"),
+            ("base/33-primary.xml.gz", "yum"),
+            ("base/gen/primary.xml.sqlite", "sqlite"),
+            ("base/44-primary.sqlite.bz2", "bz2"),
+        ] {
+            std::fs::create_dir_all(c.join(f).parent().unwrap()).unwrap();
+            std::fs::write(c.join(f), body).unwrap();
+        }
+        std::fs::create_dir_all(w.path().join("out/md")).unwrap();
+        let st = std::process::Command::new("sh").arg("-c").arg(COPY_METADATA).env("W", w.path()).status().unwrap();
+        assert!(st.success());
+        let mut got: Vec<String> = std::fs::read_dir(w.path().join("out/md"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            ["appstream-4567--22-modules.yaml.gz", "base--33-primary.xml.gz", "baseos-0123abcd--11-primary.xml.gz"]
+        );
+    }
+
     #[test]
     fn reads_primary_and_matches_urls() {
         let up = read_primary(PRIMARY).unwrap();
         assert_eq!(up.len(), 1);
         assert_eq!(up[0].size, 1234);
-        let a = artifacts("file:///r/Packages/a/a-1-1.noarch.rpm\nnoise\n", &up).unwrap();
+        let a = artifacts("file:///r/Packages/a/a-1-1.noarch.rpm\nnoise\n", &up, &["noarch".into()]).unwrap();
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].file, "a-1-1.noarch.rpm");
         assert!(matches!(a[0].checksum, Checksum::Sha256(_)));
-        assert!(artifacts("http://x/b-1-1.noarch.rpm\n", &up).is_err());
+        assert!(artifacts("http://x/b-1-1.noarch.rpm\n", &up, &["noarch".into()]).is_err());
+        // repotrack's i686 twins on x86_64 are left out.
+        let x86 = ["x86_64".to_string()];
+        assert!(artifacts("file:///r/Packages/a/a-1-1.noarch.rpm\n", &up, &x86).unwrap().is_empty());
     }
 
     #[test]
