@@ -28,10 +28,13 @@ pub(crate) fn yum_repo(distro: &Distro, base_url: &str, keys: &[String]) -> Stri
     gpgkeys.extend(keys.iter().map(|k| format!("{base}/keys/{k}")));
     format!(
         "# osrepo: {name}\n[osrepo-{name}]\nname=osrepo {name} $releasever $basearch\n\
-         baseurl={base}/{id}/$releasever/os/$basearch/\nenabled=1\ngpgcheck=1\nrepo_gpgcheck=1\n\
+         baseurl={base}/{id}/{rv}/os/$basearch/\nenabled=1\ngpgcheck=1\nrepo_gpgcheck=1\n\
          gpgkey={keys}\n",
         name = distro.name,
         id = distro.id,
+        // The node's own $releasever names the tree, unless its image's value differs from
+        // the release (openEuler's `22.03LTS_SP1`): then the release itself.
+        rv = if distro.releasever.as_deref() == Some("image") { distro.release.as_str() } else { "$releasever" },
         keys = gpgkeys.join("\n       ")
     )
 }

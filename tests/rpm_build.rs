@@ -16,6 +16,16 @@ fn distro_file(up: &Path, vendor_pub: &Path) -> String {
     )
 }
 
+/// The fixture distro with a second, EPEL-like repo signed by its own key.
+fn distro_file_with_epel(up: &Path, vendor_pub: &Path, epel: &Path, epel_pub: &Path) -> String {
+    format!(
+        "{}  - name: fixture-epel\n    url: file:{}\n    key_file: {}\n",
+        distro_file(up, vendor_pub),
+        epel.display(),
+        epel_pub.display()
+    )
+}
+
 /// Run a script in a clean dnf container with no network, out/ at /repo.
 fn dnf_node(out: &Path, extra_mount: Option<(&Path, &str)>, script: &str) -> std::process::Output {
     let mut c = Command::new("docker");
@@ -37,12 +47,19 @@ fn fixture_rpm_distro_builds_and_installs_for_both_arches() {
     let dir = scratch("rpm");
     let vendor = new_key("vendor");
     let up = rpmfix::upstream_repo(&dir, &vendor);
+    let epel_vendor = new_key("epel-vendor");
+    let epel = rpmfix::epel_repo(&dir, &epel_vendor);
     let distros = dir.join("distros");
     std::fs::create_dir_all(&distros).unwrap();
-    std::fs::write(distros.join("fixturerpm.yaml"), distro_file(&up, &vendor.parent().unwrap().join("osrepo.asc")))
-        .unwrap();
+    let asc = |k: &Path| k.parent().unwrap().join("osrepo.asc");
+    std::fs::write(
+        distros.join("fixturerpm.yaml"),
+        distro_file_with_epel(&up, &asc(&vendor), &epel, &asc(&epel_vendor)),
+    )
+    .unwrap();
     let packages = dir.join("packages.yaml");
-    std::fs::write(&packages, "fixture:\n  - app\n  - modpkg\n").unwrap();
+    // aliasname exists only as a Provides of realname; epeltool only in the second repo.
+    std::fs::write(&packages, "fixture:\n  - app\n  - modpkg\n  - aliasname\n  - epeltool\n").unwrap();
     let out = dir.join("out");
     let mut c = osrepo();
     c.args(["build", "fixturerpm", "--arch", "amd64,arm64", "--packages"])
@@ -57,7 +74,7 @@ fn fixture_rpm_distro_builds_and_installs_for_both_arches() {
         let mut files: Vec<String> =
             std::fs::read_dir(&pkgs).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         files.sort();
-        for want in rpmfix::EXPECTED {
+        for want in rpmfix::EXPECTED.iter().chain(rpmfix::EXPECTED_EXTRA) {
             assert!(
                 files.iter().any(|f| f.starts_with(&format!("{want}."))),
                 "{basearch}: {want} missing from {files:?}"
@@ -65,7 +82,8 @@ fn fixture_rpm_distro_builds_and_installs_for_both_arches() {
         }
         let providers = files.iter().filter(|f| f.starts_with("prov-")).count();
         assert_eq!(providers, 1, "{basearch}: exactly one provider of virt-thing expected: {files:?}");
-        assert_eq!(files.len(), rpmfix::EXPECTED.len() + 1, "{basearch}: unexpected extra packages: {files:?}");
+        let expected = rpmfix::EXPECTED.len() + rpmfix::EXPECTED_EXTRA.len() + 1;
+        assert_eq!(files.len(), expected, "{basearch}: unexpected extra packages (i686 twins?): {files:?}");
         assert!(
             files.iter().all(|f| f.ends_with(&format!(".{basearch}.rpm")) || f.ends_with(".noarch.rpm")),
             "{files:?}"
@@ -84,12 +102,14 @@ fn fixture_rpm_distro_builds_and_installs_for_both_arches() {
     let repo = std::fs::read_to_string(out.join("repos/fixturerpm.repo")).unwrap();
     assert!(repo.contains("gpgcheck=1") && repo.contains("repo_gpgcheck=1") && !repo.contains("gpgcheck=0"), "{repo}");
     assert!(repo.contains("/keys/osrepo.asc") && repo.contains("/keys/fixturerpm/fixture-upstream.asc"), "{repo}");
+    // The second repo's own key ships too, so nodes can check epeltool's signature offline.
+    assert!(repo.contains("/keys/fixturerpm/fixture-epel.asc"), "{repo}");
 
     // Real dnf on a clean node with no network: repo and package signatures checked.
     for basearch in ["x86_64", "aarch64"] {
         let script = format!(
-            "$DNF --forcearch {basearch} install app modpkg > /tmp/i.log 2>&1 || {{ tail -40 /tmp/i.log; exit 1; }}\n\
-             rpm --root /tmp/root -q app modpkg libfoo bar weakdep\n\
+            "$DNF --forcearch {basearch} install app modpkg aliasname epeltool > /tmp/i.log 2>&1 || {{ tail -40 /tmp/i.log; exit 1; }}\n\
+             rpm --root /tmp/root -q app modpkg libfoo bar weakdep realname epeltool\n\
              $DNF --forcearch {basearch} repoclosure --repo osrepo-fixturerpm --arch {basearch} --arch noarch > /tmp/c.log 2>&1 || {{ cat /tmp/c.log; exit 1; }}\n\
              ! grep -q unresolved /tmp/c.log\n\
              echo NODE-OK"

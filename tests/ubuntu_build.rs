@@ -31,6 +31,8 @@ fn ensure_image(distro: &str, image: &str) {
 }
 
 /// A clean node of `image`: no sources but ours (from `out/repos/`), our key (or `keyring`).
+/// A container has no init: services are not started (policy-rc.d, as in any chroot or
+/// container install; noble's pcp, which dstat now is, fails its postinst otherwise).
 fn node(image: &str, distro: &str, out: &Path, keyring: Option<&Path>, script: &str) -> std::process::Output {
     let mut c = Command::new("docker");
     c.args(["run", "--rm", "--network", "none", "-v"]).arg(format!("{}:/repo:ro", out.display()));
@@ -42,7 +44,8 @@ fn node(image: &str, distro: &str, out: &Path, keyring: Option<&Path>, script: &
         "set -e\nrm -f /etc/apt/sources.list /etc/apt/sources.list.d/*\nmkdir -p /etc/apt/keyrings\n\
          cp {keysrc} /etc/apt/keyrings/osrepo.gpg\n\
          sed 's#http://OSREPO_HOST:8080#file:/repo#' /repo/repos/{distro}.sources > /etc/apt/sources.list.d/osrepo.sources\n\
-         export DEBIAN_FRONTEND=noninteractive\n"
+         export DEBIAN_FRONTEND=noninteractive\n\
+         printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d\n"
     );
     c.args([image, "sh", "-c", &format!("{setup}{script}")]);
     c.output().expect("docker run")

@@ -210,6 +210,10 @@ pub struct Distro {
     /// rpm: compression of the repodata (gz for EL7's yum; zstd possible for EL8+).
     #[serde(default)]
     pub compress: Option<String>,
+    /// rpm: the `$releasever` dnf is given (default: `release`); `image` keeps the value the
+    /// image's own repo files expect (openEuler's `22.03LTS_SP1` and the like).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub releasever: Option<String>,
     /// rpm: the package arches a job of each arch takes besides `noarch` (keyed by arch;
     /// default: its basearch alone). EL10 and its kin add `x86_64_v2` to amd64.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -253,8 +253,9 @@ fn nevra(p: &LockedPackage) -> String {
 /// repodata (with the module metadata of its module streams). Returns the repo directory.
 fn index_job(tree: &Path, r: &Ready, cache: &Cache) -> Result<PathBuf> {
     let d = &r.job.distro;
-    let (releasever, basearch) = dnf::releasever_basearch(d, r.job.arch);
-    let repo_dir = tree.join(&d.id).join(&releasever).join("os").join(&basearch);
+    let basearch = r.job.arch.rpm();
+    // The tree is laid out by release (what the node's $releasever is, as emitted in .repo).
+    let repo_dir = tree.join(&d.id).join(&d.release).join("os").join(basearch);
     if repo_dir.exists() {
         std::fs::remove_dir_all(&repo_dir).with_context(|| format!("cannot clear {}", repo_dir.display()))?;
     }

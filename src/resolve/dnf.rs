@@ -58,7 +58,7 @@ printf '[main]\nreposdir=%s\ncachedir=%s\nskip_if_unavailable=False\nbest=True\n
 SPECS=$(cat "$J/specs")
 : > "$W/out/missing.tsv"
 if [ "$TOOL" = repotrack ]; then
-  set -- -c "$W/dnf.conf" --releasever="$RELEASEVER"
+  set -- -c "$W/dnf.conf" ${RELEASEVER:+"--releasever=$RELEASEVER"}
   yum "$@" -q makecache
   # repotrack takes package names only: a name that exists only as a Provides (conntrack,
   # vim) is tracked by its provider's name (osrepo checks every request is satisfied).
@@ -81,7 +81,8 @@ if [ "$TOOL" = repotrack ]; then
   # shellcheck disable=SC2086
   repotrack -c "$W/dnf.conf" -a "$BASEARCH" -u $TRACK > "$W/out/urls.txt"
 else
-  set -- -c "$W/dnf.conf" --releasever="$RELEASEVER" --forcearch="$BASEARCH" --setopt=reposdir="$W/repos.d" -y
+  set -- -c "$W/dnf.conf" ${RELEASEVER:+"--releasever=$RELEASEVER"} --forcearch="$BASEARCH" \
+    --setopt=reposdir="$W/repos.d" -y
   # Debian's dnf enables a `local` plugin that caches packages behind our back.
   if ls /usr/lib/python3/dist-packages/dnf-plugins/local.py >/dev/null 2>&1; then
     set -- "$@" --disableplugin=local
@@ -122,8 +123,14 @@ pub(crate) fn baseurl_for<'a>(distro: &Distro, url: &'a ImageRef, arch: Arch) ->
 }
 
 /// The release (`$releasever`) and basearch of a job.
+/// An empty releasever leaves dnf the image's own.
 pub(crate) fn releasever_basearch(distro: &Distro, arch: Arch) -> (String, String) {
-    (distro.release.clone(), arch.rpm().to_string())
+    let rv = match distro.releasever.as_deref() {
+        Some("image") => String::new(),
+        Some(v) => v.to_string(),
+        None => distro.release.clone(),
+    };
+    (rv, arch.rpm().to_string())
 }
 
 /// Match downloaded URLs to upstream records (by the URL ending in the package's href).

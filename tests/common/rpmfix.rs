@@ -84,12 +84,22 @@ fn specs() -> Vec<Spec<'static>> {
     v.push(pkg("weakdep", "1.0", "noarch").file("/usr/share/weakdep"));
     v.push(pkg("unrelated", "1.0", "noarch").file("/usr/share/unrelated"));
     v.push(pkg("modpkg", "1.0", "noarch").file("/usr/share/modpkg"));
+    // A name that exists only as a Provides (as conntrack is of conntrack-tools on EL).
+    v.push(pkg("realname", "1.0", "noarch").dep("provides", Dependency::any("aliasname")).file("/usr/share/realname"));
     v
+}
+
+/// The packages of the second, EPEL-like repo: its own key, a dependency into the first.
+fn epel_specs() -> Vec<Spec<'static>> {
+    vec![pkg("epeltool", "1.0", "noarch").dep("requires", Dependency::any("bar")).file("/usr/bin/epeltool")]
 }
 
 /// The names (without arch) a closure of `app` + `modpkg` must hold, besides one provider of virt-thing.
 pub const EXPECTED: &[&str] =
     &["app-1.0-1", "libfoo-1.0-1", "bar-2.0-1", "filetool-1.0-1", "preuser-1.0-1", "weakdep-1.0-1", "modpkg-1.0-1"];
+
+/// What `aliasname` (a Provides only) and `epeltool` (second repo) add to the closure.
+pub const EXPECTED_EXTRA: &[&str] = &["realname-1.0-1", "epeltool-1.0-1"];
 
 const MODULES: &str = "---
 document: modulemd
@@ -122,13 +132,11 @@ data:
 ...
 ";
 
-/// Build the signed fixture RPMs into `dir/upstream` with repodata and module metadata.
-/// `vendor_key` is an armored secret key (osrepo key generate's osrepo.key).
-pub fn upstream_repo(dir: &Path, vendor_key: &Path) -> PathBuf {
-    let up = dir.join("upstream");
-    std::fs::create_dir_all(&up).unwrap();
+/// Build `specs` signed with `vendor_key` into `dir`.
+fn write_signed(dir: &Path, specs: Vec<Spec<'_>>, vendor_key: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
     let key = std::fs::read(vendor_key).unwrap();
-    for s in specs() {
+    for s in specs {
         let mut b = PackageBuilder::new(s.name, s.version, "MIT", s.arch, &format!("osrepo fixture {}", s.name));
         b.release("1")
             .description(format!("Fixture package {} for the osrepo rpm tests.", s.name))
@@ -147,8 +155,23 @@ pub fn upstream_repo(dir: &Path, vendor_key: &Path) -> PathBuf {
         }
         let signer = rpm::signature::pgp::Signer::from_asc_bytes(&key).unwrap();
         let p = b.build_and_sign(signer).unwrap();
-        p.write_file(up.join(format!("{}-{}-1.{}.rpm", s.name, s.version, s.arch))).unwrap();
+        p.write_file(dir.join(format!("{}-{}-1.{}.rpm", s.name, s.version, s.arch))).unwrap();
     }
+}
+
+/// The second, EPEL-like upstream repo, signed by its own vendor key, in `dir/epel`.
+pub fn epel_repo(dir: &Path, vendor_key: &Path) -> PathBuf {
+    let up = dir.join("epel");
+    write_signed(&up, epel_specs(), vendor_key);
+    run(Command::new("createrepo_c").args(["--no-database", "-q"]).arg(&up), true);
+    up
+}
+
+/// Build the signed fixture RPMs into `dir/upstream` with repodata and module metadata.
+/// `vendor_key` is an armored secret key (osrepo key generate's osrepo.key).
+pub fn upstream_repo(dir: &Path, vendor_key: &Path) -> PathBuf {
+    let up = dir.join("upstream");
+    write_signed(&up, specs(), vendor_key);
     run(Command::new("createrepo_c").args(["--no-database", "-q"]).arg(&up), true);
     let mut docs = String::new();
     for arch in ["x86_64", "aarch64"] {
