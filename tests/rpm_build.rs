@@ -40,6 +40,28 @@ fn dnf_node(out: &Path, extra_mount: Option<(&Path, &str)>, script: &str) -> std
     c.output().unwrap()
 }
 
+/// The tree of one arch: the whole closure (requests, a provides-only name, the second repo),
+/// one provider of virt-thing, no other arches, no older versions, signed repodata, modules.
+fn check_tree(out: &Path, basearch: &str) {
+    let pkgs = out.join(format!("fixture/1/os/{basearch}/Packages"));
+    let mut files: Vec<String> =
+        std::fs::read_dir(&pkgs).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    for want in rpmfix::EXPECTED.iter().chain(rpmfix::EXPECTED_EXTRA) {
+        assert!(files.iter().any(|f| f.starts_with(&format!("{want}."))), "{basearch}: {want} missing from {files:?}");
+    }
+    let providers = files.iter().filter(|f| f.starts_with("prov-")).count();
+    assert_eq!(providers, 1, "{basearch}: exactly one provider of virt-thing expected: {files:?}");
+    let expected = rpmfix::EXPECTED.len() + rpmfix::EXPECTED_EXTRA.len() + 1;
+    assert_eq!(files.len(), expected, "{basearch}: unexpected extra packages (i686 twins?): {files:?}");
+    assert!(files.iter().all(|f| f.ends_with(&format!(".{basearch}.rpm")) || f.ends_with(".noarch.rpm")), "{files:?}");
+    assert!(!files.iter().any(|f| f.starts_with("bar-1.0")), "the older bar must not be taken");
+    let repodata = out.join(format!("fixture/1/os/{basearch}/repodata"));
+    assert!(repodata.join("repomd.xml.asc").exists());
+    let repomd = std::fs::read_to_string(repodata.join("repomd.xml")).unwrap();
+    assert!(repomd.contains("type=\"modules\""), "{basearch}: no module metadata in {repomd}");
+}
+
 #[test]
 fn fixture_rpm_distro_builds_and_installs_for_both_arches() {
     engine();
@@ -70,29 +92,7 @@ fn fixture_rpm_distro_builds_and_installs_for_both_arches() {
     run(&mut c, true);
 
     for basearch in ["x86_64", "aarch64"] {
-        let pkgs = out.join(format!("fixture/1/os/{basearch}/Packages"));
-        let mut files: Vec<String> =
-            std::fs::read_dir(&pkgs).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-        files.sort();
-        for want in rpmfix::EXPECTED.iter().chain(rpmfix::EXPECTED_EXTRA) {
-            assert!(
-                files.iter().any(|f| f.starts_with(&format!("{want}."))),
-                "{basearch}: {want} missing from {files:?}"
-            );
-        }
-        let providers = files.iter().filter(|f| f.starts_with("prov-")).count();
-        assert_eq!(providers, 1, "{basearch}: exactly one provider of virt-thing expected: {files:?}");
-        let expected = rpmfix::EXPECTED.len() + rpmfix::EXPECTED_EXTRA.len() + 1;
-        assert_eq!(files.len(), expected, "{basearch}: unexpected extra packages (i686 twins?): {files:?}");
-        assert!(
-            files.iter().all(|f| f.ends_with(&format!(".{basearch}.rpm")) || f.ends_with(".noarch.rpm")),
-            "{files:?}"
-        );
-        assert!(!files.iter().any(|f| f.starts_with("bar-1.0")), "the older bar must not be taken");
-        let repodata = out.join(format!("fixture/1/os/{basearch}/repodata"));
-        assert!(repodata.join("repomd.xml.asc").exists());
-        let repomd = std::fs::read_to_string(repodata.join("repomd.xml")).unwrap();
-        assert!(repomd.contains("type=\"modules\""), "{basearch}: no module metadata in {repomd}");
+        check_tree(&out, basearch);
     }
     // noarch packages are stored once for both arches.
     use std::os::unix::fs::MetadataExt;
