@@ -61,6 +61,8 @@ impl ImageRef {
 pub enum SourceRole {
     Archive,
     Security,
+    /// Ubuntu's archive for arches other than amd64 (arm64).
+    Ports,
 }
 
 /// One package source of the distro's image (deb822 terms).
@@ -77,6 +79,9 @@ pub struct SourceEntry {
     /// The archive keyring inside the image (deb822 `Signed-By`).
     #[serde(default)]
     pub signed_by: Option<String>,
+    /// The arches this source serves (deb822 `Architectures`); empty: every arch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arches: Vec<Arch>,
 }
 
 /// Mirror overrides: the base URL of each source role.
@@ -87,6 +92,9 @@ pub struct Mirror {
     pub archive: Option<String>,
     #[serde(default)]
     pub security: Option<String>,
+    /// The base URL of `ports` sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<String>,
 }
 
 /// A yum/dnf repository of an rpm distro's own (replaces the image's repo files when listed:

@@ -197,6 +197,7 @@ fn extra_repo_inputs(d: &Distro, inputs: &mut ContainerInputs) -> Result<()> {
             signed_by: None,
             suites: r.suites.clone(),
             components: if r.components.is_empty() { vec![COMPONENT.into()] } else { r.components.clone() },
+            arches: Vec::new(),
         };
         let stanza = apt::source_stanza(&uri, &entry, Some(&format!("{JOB_DIR}/{keyfile}")));
         inputs.files.push((format!("osrepo-extra-{}.sources", r.name), stanza.into_bytes(), 0o644));

@@ -103,6 +103,7 @@ pub(crate) fn host_mirror(sources: &[HostSource], role: SourceRole, codename: &s
     let wanted = match role {
         SourceRole::Archive => codename.to_string(),
         SourceRole::Security => format!("{codename}-security"),
+        SourceRole::Ports => return None,
     };
     let of_role = |h: &&HostSource| h.suites.iter().any(|s| is_sec(s) == (role == SourceRole::Security));
     sources
@@ -218,12 +219,12 @@ fn finish_rootfs(root: &Path, distro: &Distro, archive: &str, security: Option<&
     let _ = std::fs::remove_file(root.join("etc/apt/sources.list"));
     let dir = root.join("etc/apt/sources.list.d");
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join(format!("{}.sources", distro.id)), image_sources(distro, archive, security))?;
+    std::fs::write(dir.join(format!("{}.sources", distro.id)), image_sources(distro, archive, security, None))?;
     Ok(())
 }
 
 /// The deb822 sources of the image: the distro file's `sources`, each role at its mirror.
-pub(crate) fn image_sources(distro: &Distro, archive: &str, security: Option<&str>) -> String {
+pub(crate) fn image_sources(distro: &Distro, archive: &str, security: Option<&str>, ports: Option<&str>) -> String {
     let mut text = String::new();
     let entries: Vec<SourceEntry> = if distro.sources.is_empty() {
         vec![SourceEntry {
@@ -232,6 +233,7 @@ pub(crate) fn image_sources(distro: &Distro, archive: &str, security: Option<&st
             suites: vec![distro.codename().to_string()],
             components: vec!["main".into()],
             signed_by: None,
+            arches: Vec::new(),
         }]
     } else {
         distro.sources.clone()
@@ -243,6 +245,13 @@ pub(crate) fn image_sources(distro: &Distro, archive: &str, security: Option<&st
                 Some(u) => u,
                 None => {
                     tracing::warn!("no security mirror known; the image gets no {} source", s.suites.join(" "));
+                    continue;
+                }
+            },
+            SourceRole::Ports => match ports {
+                Some(u) => u,
+                None => {
+                    tracing::warn!("no ports mirror known; the image gets no {} source", s.suites.join(" "));
                     continue;
                 }
             },
@@ -282,5 +291,44 @@ mod tests {
             "deb [arch=amd64 signed-by=/k.gpg] http://x/debian bookworm main\n# deb http://no x\n",
         );
         assert_eq!(one, vec![HostSource { uri: "http://x/debian".into(), suites: vec!["bookworm".into()] }]);
+    }
+
+    #[test]
+    fn ubuntu_arm64_sources_go_to_the_ports_archive() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("distros");
+        let d = crate::config::distro::load_one(&dir, "ubuntu2204").unwrap();
+        let text = image_sources(
+            &d,
+            "http://a.example/ubuntu",
+            Some("http://s.example/ubuntu"),
+            Some("http://p.example/ports"),
+        );
+        let stanzas: Vec<&str> = text.split("\n\n").collect();
+        assert_eq!(stanzas.len(), 3, "{text}");
+        assert!(stanzas[0].contains("URIs: http://a.example/ubuntu\nSuites: jammy jammy-updates"), "{text}");
+        assert!(stanzas[0].contains("Architectures: amd64\n"), "{text}");
+        assert!(
+            stanzas[1].contains("URIs: http://s.example/ubuntu\nSuites: jammy-security")
+                && stanzas[1].contains("Architectures: amd64")
+        );
+        assert!(
+            stanzas[2].contains("URIs: http://p.example/ports\nSuites: jammy jammy-updates jammy-security"),
+            "{text}"
+        );
+        assert!(stanzas[2].contains("Architectures: arm64\n"), "{text}");
+        // With a mirror override, the resolver's sources follow the same split.
+        let mut m = d.clone();
+        m.mirror = Some(crate::config::distro::Mirror {
+            archive: Some("http://m/ubuntu".into()),
+            security: None,
+            ports: Some("http://m/ubuntu-ports".into()),
+        });
+        let r = crate::resolve::apt::mirror_sources(&m, Some("http://m/ubuntu"), Some("http://m/ubuntu")).unwrap();
+        assert!(r.contains("URIs: http://m/ubuntu-ports\nSuites: jammy jammy-updates jammy-security"), "{r}");
+        // Debian's sources carry no arch restriction (one archive serves every arch).
+        let deb = crate::config::distro::load_one(&dir, "debian12").unwrap();
+        assert!(
+            !image_sources(&deb, "http://a/debian", Some("http://a/debian-security"), None).contains("Architectures")
+        );
     }
 }

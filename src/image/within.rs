@@ -39,6 +39,14 @@ debootstrap --variant=minbase --arch="$ARCH" --components="$COMPONENTS" "$SUITE"
 cp /osrepo/root/etc/apt/sources.list /osrepo/out/debootstrap.list
 "#;
 
+/// The mirror debootstrap's own script names for a release and arch (`ARCH`, `SUITE` in the
+/// environment): its first `default_mirror`.
+const SCRIPT_MIRROR: &str = r#"PATH="/osrepo/bin:$PATH"
+default_mirror() { echo "$1"; exit 0; }
+keyring() { :; }
+. "/usr/share/debootstrap/scripts/$SUITE"
+"#;
+
 /// Give the tree the image's sources, drop caches and lists, tar it.
 const FINISH: &str = r#"#!/bin/sh
 set -eu
@@ -121,7 +129,8 @@ async fn run(c: &Container, distro: &Distro, b: &Bootstrap, opts: &BootstrapOpti
         .context("debootstrap's sources.list names no mirror")?;
     // The archive also carries the -security suites; a separate security mirror is used when given.
     let security = opts.security_mirror.clone().unwrap_or_else(|| archive.clone());
-    let sources = image_sources(distro, &archive, Some(&security));
+    let ports = ports_mirror(c, distro).await?;
+    let sources = image_sources(distro, &archive, Some(&security), ports.as_deref());
     c.upload(JOB, &[("image.sources".to_string(), sources.into_bytes(), 0o644)]).await?;
     let fin = c.exec(&["sh", "/osrepo/job/finish.sh", &distro.id]).await?;
     if fin.code != 0 {
@@ -129,4 +138,22 @@ async fn run(c: &Container, distro: &Distro, b: &Bootstrap, opts: &BootstrapOpti
     }
     c.copy_out(OUT, &out).await?;
     Ok(out.join("rootfs.tar"))
+}
+
+/// The mirror of the distro's `ports` sources (arm64 on Ubuntu): the distro file's
+/// `mirror.ports`, else the one debootstrap's script names for the first such arch.
+async fn ports_mirror(c: &Container, distro: &Distro) -> Result<Option<String>> {
+    use crate::config::distro::SourceRole;
+    let Some(entry) = distro.sources.iter().find(|s| s.role == SourceRole::Ports) else { return Ok(None) };
+    if let Some(m) = distro.mirror.as_ref().and_then(|m| m.ports.clone()) {
+        return Ok(Some(m));
+    }
+    let Some(arch) = entry.arches.first() else { return Ok(None) };
+    let env = format!("ARCH={} SUITE={}", arch.deb(), distro.codename());
+    let run = c.exec(&["sh", "-c", &format!("{env} sh -c '{SCRIPT_MIRROR}'")]).await?;
+    let url = run.output.lines().map(str::trim).find(|l| l.starts_with("http")).map(String::from);
+    if url.is_none() {
+        tracing::warn!("{}: debootstrap's script names no mirror for {arch}", distro.name);
+    }
+    Ok(url)
 }

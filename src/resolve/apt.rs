@@ -100,10 +100,11 @@ pub(crate) fn mirror_sources(distro: &Distro, archive: Option<&str>, security: O
         let base = match s.role {
             SourceRole::Archive => archive,
             SourceRole::Security => security.or(archive.map(|_| "")).filter(|s| !s.is_empty()),
+            SourceRole::Ports => distro.mirror.as_ref().and_then(|m| m.ports.as_deref()),
         };
         let Some(base) = base else {
             bail!(
-                "distro {}: the mirror override gives no URL for the {:?} sources (set mirror.security)",
+                "distro {}: the mirror override gives no URL for the {:?} sources (set mirror.security or mirror.ports)",
                 distro.name,
                 s.role
             );
@@ -122,6 +123,10 @@ pub(crate) fn source_stanza(uri: &str, s: &SourceEntry, signed_by: Option<&str>)
         s.suites.join(" "),
         s.components.join(" ")
     );
+    if !s.arches.is_empty() {
+        let a: Vec<&str> = s.arches.iter().map(|a| a.deb()).collect();
+        t.push_str(&format!("Architectures: {}\n", a.join(" ")));
+    }
     if let Some(k) = signed_by {
         t.push_str(&format!("Signed-By: {k}\n"));
     }
