@@ -433,6 +433,10 @@ mod digest_golden {
         }
         let want = std::fs::read_to_string(&golden).unwrap();
         let changed: Vec<&str> = got.lines().filter(|l| !want.lines().any(|w| w == *l)).collect();
-        assert!(changed.is_empty() && got == want, "inputs digests changed (existing locks would be stale):\n{}", changed.join("\n"));
+        assert!(
+            changed.is_empty() && got == want,
+            "inputs digests changed (existing locks would be stale):\n{}",
+            changed.join("\n")
+        );
     }
 }

@@ -399,4 +399,42 @@ mod tests {
         let cmd = Rpm.resolve_command(&j);
         assert_eq!(cmd.last().unwrap(), "x86_64,x86_64_v2,noarch");
     }
+
+    #[test]
+    fn openeuler_keeps_its_images_releasever_and_nodes_name_the_release() {
+        let j = job("openeuler2203");
+        let cmd = Rpm.resolve_command(&j);
+        // sh resolve.sh BASEARCH RELEASEVER WEAK TOOL ARCHES: no --releasever forced.
+        assert_eq!(cmd[3], "", "{cmd:?}");
+        let repo = crate::emit::yum_repo(&j.distro, "http://h", &[]);
+        assert!(repo.contains("baseurl=http://h/openeuler/22.03/os/$basearch/"), "{repo}");
+        // openEuler does not take docker-ce (no such tree); containerd comes from its own repos.
+        assert!(j.distro.extra_repos.is_empty());
+        let rocky = job("rocky9");
+        assert_eq!(Rpm.resolve_command(&rocky)[3], "9");
+        assert!(crate::emit::yum_repo(&rocky.distro, "http://h", &[]).contains("/rocky/$releasever/os/"));
+    }
+
+    #[test]
+    fn shipped_package_names_fit_each_family() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let packages = crate::config::PackageSet::load(&root.join("packages.yaml")).unwrap();
+        for d in crate::config::distro::load_all(&root.join("distros")).unwrap() {
+            let names: Vec<String> =
+                packages.select(&d.groups, d.family).unwrap().specs.into_iter().map(|s| s.name).collect();
+            let (wrong, right) =
+                if d.family == crate::config::Family::Rpm { ("iproute2", "iproute") } else { ("iproute", "iproute2") };
+            assert!(!names.iter().any(|n| n == wrong) && names.iter().any(|n| n == right), "{}: {names:?}", d.name);
+        }
+        let eul = job("openeuler2403");
+        let names: Vec<String> =
+            packages.select(&eul.distro.groups, eul.distro.family).unwrap().specs.into_iter().map(|s| s.name).collect();
+        for n in ["conntrack-tools", "device-mapper", "containerd"] {
+            assert!(names.iter().any(|x| x == n), "openEuler lacks {n}");
+        }
+        // EL8 and later take EPEL (the debug tools EL does not ship itself).
+        for name in ["rocky8", "rocky9", "rocky10", "almalinux9", "oraclelinux9", "centos-stream10"] {
+            assert!(job(name).distro.extra_repos.iter().any(|r| r.name == "epel"), "{name} has no EPEL");
+        }
+    }
 }
