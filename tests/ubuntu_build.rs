@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::process::Command;
 
 use common::*;
@@ -28,27 +27,6 @@ fn ensure_image(distro: &str, image: &str) {
     if !have.status.success() {
         run(osrepo().args(["image", "bootstrap", distro, "--distros"]).arg(root().join("distros")), true);
     }
-}
-
-/// A clean node of `image`: no sources but ours (from `out/repos/`), our key (or `keyring`).
-/// A container has no init: services are not started (policy-rc.d, as in any chroot or
-/// container install; noble's pcp, which dstat now is, fails its postinst otherwise).
-fn node(image: &str, distro: &str, out: &Path, keyring: Option<&Path>, script: &str) -> std::process::Output {
-    let mut c = Command::new("docker");
-    c.args(["run", "--rm", "--network", "none", "-v"]).arg(format!("{}:/repo:ro", out.display()));
-    if let Some(k) = keyring {
-        c.arg("-v").arg(format!("{}:/testkey.gpg:ro", k.display()));
-    }
-    let keysrc = if keyring.is_some() { "/testkey.gpg" } else { "/repo/keys/osrepo.gpg" };
-    let setup = format!(
-        "set -e\nrm -f /etc/apt/sources.list /etc/apt/sources.list.d/*\nmkdir -p /etc/apt/keyrings\n\
-         cp {keysrc} /etc/apt/keyrings/osrepo.gpg\n\
-         sed 's#http://OSREPO_HOST:8080#file:/repo#' /repo/repos/{distro}.sources > /etc/apt/sources.list.d/osrepo.sources\n\
-         export DEBIAN_FRONTEND=noninteractive\n\
-         printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d\n"
-    );
-    c.args([image, "sh", "-c", &format!("{setup}{script}")]);
-    c.output().expect("docker run")
 }
 
 /// Installed package names and everything they provide, from `dpkg-query` output lines
@@ -96,7 +74,7 @@ fn ubuntu_release_installs_offline(distro: &str, image: &str) {
          dpkg-query -W -f '${{Status}}|${{Package}}|${{Provides}}\\n'",
         specs.join(" ")
     );
-    let o = node(image, distro, &out, None, &script);
+    let o = on_node_of(image, distro, &out, None, &script);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success() && stdout.contains("INSTALLED"), "{distro}: node install failed:\n{stdout}");
     let names = installed_names(&stdout);
@@ -106,8 +84,13 @@ fn ubuntu_release_installs_offline(distro: &str, image: &str) {
     }
     // Another key in signed-by: apt-get update must refuse the repository.
     let other = new_key(&format!("other-{distro}"));
-    let bad =
-        node(image, distro, &out, Some(&other.parent().unwrap().join("osrepo.gpg")), "apt-get update || echo rc=$?");
+    let bad = on_node_of(
+        image,
+        distro,
+        &out,
+        Some(&other.parent().unwrap().join("osrepo.gpg")),
+        "apt-get update || echo rc=$?",
+    );
     let stdout = String::from_utf8_lossy(&bad.stdout);
     assert!(stdout.contains("rc=100"), "{distro}: apt-get update accepted a repo signed by another key:\n{stdout}");
 }

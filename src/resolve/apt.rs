@@ -17,8 +17,33 @@ use crate::config::distro::{SourceEntry, SourceRole};
 use crate::config::Distro;
 
 /// The resolver script (POSIX sh). Arguments: ARCH RECOMMENDS(true|false); specs in job/specs.
-pub(crate) fn script() -> &'static str {
-    r#"#!/bin/sh
+pub(crate) fn script() -> String {
+    SCRIPT.replace("__ARCH_SOURCES__", ARCH_SOURCES)
+}
+
+/// Keep only the deb822 stanzas that serve `$ARCH` (no `Architectures:` field, or one that
+/// names it): apt fetches the Release files of every stanza, even one restricted to another
+/// arch, and an unreachable one (Ubuntu's ports archive, for an amd64 job) fails the update.
+/// Files in `$SOURCES` (default /etc/apt/sources.list.d) are rewritten in place.
+pub(crate) const ARCH_SOURCES: &str = r#"for f in "${SOURCES:-/etc/apt/sources.list.d}"/*.sources; do
+  [ -e "$f" ] || continue
+  awk -v arch="$ARCH" 'BEGIN { RS = ""; ORS = "\n\n" }
+    {
+      keep = 1
+      n = split($0, line, "\n")
+      for (i = 1; i <= n; i++) {
+        if (line[i] ~ /^Architectures:/) {
+          keep = 0
+          m = split(line[i], w, /[ \t]+/)
+          for (j = 2; j <= m; j++) if (w[j] == arch) keep = 1
+        }
+      }
+      if (keep) print
+    }' "$f" > "$f.osrepo" && mv "$f.osrepo" "$f"
+done
+"#;
+
+const SCRIPT: &str = r#"#!/bin/sh
 # osrepo apt resolver: complete closure against an empty dpkg status.
 set -eu
 ARCH=$1
@@ -35,7 +60,7 @@ for f in "$J"/*.sources; do
   [ -e "$f" ] || continue
   cp "$f" /etc/apt/sources.list.d/
 done
-if [ -f "$J/key-urls" ]; then
+__ARCH_SOURCES__if [ -f "$J/key-urls" ]; then
   while read -r name url; do
     /usr/lib/apt/apt-helper download-file "$url" "$J/keys/$name.asc" || { echo "osrepo: cannot fetch the key of extra repo $name from $url" >&2; exit 4; }
   done < "$J/key-urls"
@@ -87,8 +112,7 @@ done < "$W/out/uris.txt"
 # shellcheck disable=SC2046
 apt-cache "$@" show $(cat "$W/out/show.args") > "$W/out/show.txt"
 echo "osrepo: closure of $(grep -c "^'" "$W/out/uris.txt") files"
-"#
-}
+"#;
 
 /// deb822 sources for the image's own repos with mirror overrides applied.
 pub(crate) fn mirror_sources(distro: &Distro, archive: Option<&str>, security: Option<&str>) -> Result<String> {
@@ -191,6 +215,35 @@ pub(crate) fn parse_uris(text: &str) -> Result<Vec<Artifact>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolver_keeps_only_the_sources_of_its_arch() {
+        let d = tempfile::tempdir().unwrap();
+        let text = "Types: deb\nURIs: http://a/ubuntu\nSuites: jammy\nComponents: main\nArchitectures: amd64\n\n\
+                    Types: deb\nURIs: http://p/ubuntu-ports\nSuites: jammy\nComponents: main\nArchitectures: arm64 armhf\n\n\
+                    Types: deb\nURIs: http://x/all\nSuites: jammy\nComponents: main\n";
+        let f = d.path().join("ubuntu.sources");
+        let run = |arch: &str| {
+            std::fs::write(&f, text).unwrap();
+            let st = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(ARCH_SOURCES)
+                .env("ARCH", arch)
+                .env("SOURCES", d.path())
+                .status()
+                .unwrap();
+            assert!(st.success());
+            std::fs::read_to_string(&f).unwrap()
+        };
+        let amd = run("amd64");
+        assert!(amd.contains("http://a/ubuntu") && amd.contains("http://x/all") && !amd.contains("ports"), "{amd}");
+        let arm = run("arm64");
+        assert!(
+            !arm.contains("http://a/ubuntu\n") && arm.contains("ubuntu-ports") && arm.contains("http://x/all"),
+            "{arm}"
+        );
+        assert!(script().contains("awk -v arch") && !script().contains("__ARCH_SOURCES__"));
+    }
 
     #[test]
     fn parses_print_uris() {

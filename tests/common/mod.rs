@@ -119,6 +119,12 @@ pub fn build(dir: &Path, distros: &Path, packages: &Path, out: &Path, extra: &[&
 /// every apt source removed and only osrepo's emitted sources file and key installed.
 /// `keyring` replaces the key file put into /etc/apt/keyrings (default: out's own).
 pub fn on_node(out: &Path, keyring: Option<&Path>, script: &str) -> Output {
+    on_node_of(IMAGE, "debian12", out, keyring, script)
+}
+
+/// The same on a node of `image`, configured from `out/repos/<distro>.sources`. A container
+/// has no init: services are not started (policy-rc.d, as in any chroot or container install).
+pub fn on_node_of(image: &str, distro: &str, out: &Path, keyring: Option<&Path>, script: &str) -> Output {
     let mut c = Command::new("docker");
     c.args(["run", "--rm", "--network", "none", "-v"]).arg(format!("{}:/repo:ro", out.display()));
     if let Some(k) = keyring {
@@ -128,10 +134,11 @@ pub fn on_node(out: &Path, keyring: Option<&Path>, script: &str) -> Output {
     let setup = format!(
         "set -e\nrm -f /etc/apt/sources.list /etc/apt/sources.list.d/*\nmkdir -p /etc/apt/keyrings\n\
          cp {keysrc} /etc/apt/keyrings/osrepo.gpg\n\
-         sed 's#http://OSREPO_HOST:8080#file:/repo#' /repo/repos/debian12.sources > /etc/apt/sources.list.d/osrepo.sources\n\
-         export DEBIAN_FRONTEND=noninteractive\n"
+         sed 's#http://OSREPO_HOST:8080#file:/repo#' /repo/repos/{distro}.sources > /etc/apt/sources.list.d/osrepo.sources\n\
+         export DEBIAN_FRONTEND=noninteractive\n\
+         printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d\n"
     );
-    c.args([IMAGE, "sh", "-c", &format!("{setup}{script}")]);
+    c.args([image, "sh", "-c", &format!("{setup}{script}")]);
     c.output().expect("docker run")
 }
 
