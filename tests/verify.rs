@@ -77,7 +77,7 @@ fn good_debian12_tree_passes_static_and_install_checks() {
     let o = run(&mut verify(&out, &["--static"]), true);
     assert!(text(&o).contains("0 problem(s)"), "{}", text(&o));
     let junit = dir.join("verify.xml");
-    let o = run(&mut verify(&out, &["--arch", "amd64", "--junit"]).arg(&junit), true);
+    let o = run(verify(&out, &["--arch", "amd64", "--junit"]).arg(&junit), true);
     let table = String::from_utf8_lossy(&o.stdout);
     let row = table.lines().find(|l| l.starts_with("debian12")).unwrap_or_default();
     assert!(row.contains("amd64") && row.ends_with("ok"), "{table}");
@@ -243,4 +243,32 @@ fn fixture_rpm_tree_passes_and_a_foreign_package_signature_fails() {
         p.join("\n")
     );
     assert_eq!(p.len(), 2, "{}", p.join("\n"));
+}
+
+#[test]
+fn removed_dependency_passes_static_but_fails_install_and_closure() {
+    let out = copy_of_tree("nodep");
+    let dir = out.join("debian/pool/main/libo/libonig");
+    std::fs::remove_dir_all(&dir).unwrap();
+    // The index written again from the pool and signed with the tree's own key.
+    run(
+        osrepo()
+            .args(["index", "deb"])
+            .arg(out.join("debian"))
+            .args(["--codename", "bookworm", "--arch", "amd64", "--key"])
+            .arg(key()),
+        true,
+    );
+    run(&mut verify(&out, &["--static"]), true);
+    let o = run(&mut verify(&out, &["--arch", "amd64", "--json"]), false);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let t = &v["targets"][0];
+    let failed: Vec<&serde_json::Value> =
+        t["packages"].as_array().unwrap().iter().filter(|p| p["installed"] == false).collect();
+    assert_eq!(failed.len(), 1, "{t}");
+    assert_eq!(failed[0]["spec"], "jq", "{t}");
+    assert!(failed[0]["reason"].as_str().unwrap().contains("libonig5"), "{t}");
+    let closure: Vec<&str> = t["closure"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert!(closure.iter().any(|c| c.starts_with("jq") && c.contains("needs libonig5")), "{closure:?}");
+    assert!(closure.iter().all(|c| c.contains("libonig5")), "{closure:?}");
 }

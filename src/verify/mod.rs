@@ -8,6 +8,7 @@
 //! install every requested package with signature checking on. `report` renders the table,
 //! JSON and JUnit.
 
+mod closure;
 pub mod install;
 mod nodecfg;
 pub mod report;
@@ -118,7 +119,7 @@ pub async fn run(
     let foreign =
         crate::sign::SigningKey::generate("osrepo verify control <control@localhost>", std::time::SystemTime::now())?;
     for t in targets {
-        let r = match engine {
+        let mut r = match engine {
             Some(e) => install::check(e, &abs, t, &foreign).await,
             None => TargetReport {
                 distro: t.distro.name.clone(),
@@ -128,6 +129,13 @@ pub async fn run(
                 ..Default::default()
             },
         };
+        if t.distro.family == crate::config::Family::Deb {
+            let dist = format!("{}/dists/{}", t.distro.id, t.distro.codename());
+            match closure::deb(engine, &abs, &dist, t.arch).await {
+                Ok(problems) => r.closure = problems,
+                Err(e) => r.closure.push(format!("closure not checked: {e:#}")),
+            }
+        }
         report.targets.push(r);
     }
     Ok(report)
