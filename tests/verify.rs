@@ -272,3 +272,32 @@ fn removed_dependency_passes_static_but_fails_install_and_closure() {
     assert!(closure.iter().any(|c| c.starts_with("jq") && c.contains("needs libonig5")), "{closure:?}");
     assert!(closure.iter().all(|c| c.contains("libonig5")), "{closure:?}");
 }
+
+#[test]
+fn debian12_amd64_and_emulated_arm64_trees_pass() {
+    engine();
+    let dir = scratch("verify-arm64");
+    let packages = dir.join("packages.yaml");
+    std::fs::write(&packages, "debian12:\n  - jq\n").unwrap();
+    let distros = distros_dir(&dir, |_, t| t);
+    let out = dir.join("out");
+    let mut b = build(&dir, &distros, &packages, &out, &["--no-recommends"]);
+    // build() asks for amd64; this adds arm64.
+    run(b.args(["--arch", "arm64"]), true);
+    let mut c = osrepo();
+    c.arg("verify")
+        .arg("debian12")
+        .arg("--out")
+        .arg(&out)
+        .arg("--packages")
+        .arg(&packages)
+        .arg("--distros")
+        .arg(&distros);
+    let o = run(&mut c, true);
+    let table = String::from_utf8_lossy(&o.stdout);
+    for arch in ["amd64", "arm64"] {
+        let row = table.lines().find(|l| l.starts_with("debian12") && l.contains(arch)).unwrap_or_default();
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert!(row.ends_with("ok") && cols[3] == "1", "{arch}: {table}");
+    }
+}
