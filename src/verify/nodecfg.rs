@@ -222,3 +222,20 @@ fn check_repo(out: &Path, name: &str, problems: &mut Vec<Problem>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repo_file_gives_base_id_and_keys() {
+        let r = parse_repo(
+            "# osrepo: rocky9\n[osrepo-rocky9]\nbaseurl=http://h:8080/rocky/$releasever/os/$basearch/\ngpgcheck=1\n\
+             repo_gpgcheck=1\ngpgkey=http://h:8080/keys/osrepo.asc\n       http://h:8080/keys/rocky9/RPM-GPG-KEY-Rocky-9\n",
+        );
+        assert_eq!((r.base.as_str(), r.id.as_str()), ("http://h:8080", "rocky"));
+        assert_eq!(r.keys, ["http://h:8080/keys/osrepo.asc", "http://h:8080/keys/rocky9/RPM-GPG-KEY-Rocky-9"]);
+        assert_eq!(below(&r.base, &r.keys[1]), Some("keys/rocky9/RPM-GPG-KEY-Rocky-9"));
+        assert_eq!(r.options["repo_gpgcheck"], "1");
+    }
+}

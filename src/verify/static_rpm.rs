@@ -219,3 +219,28 @@ fn hash_all(items: &[(String, PathBuf, Checksum)], paths: &[PathBuf]) -> Vec<Res
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repomd_entries_are_read() {
+        let x = "<repomd>\n  <data type=\"primary\">\n    <checksum type=\"sha256\">AB</checksum>\n    \
+                 <open-checksum type=\"sha256\">cd</open-checksum>\n    <location href=\"repodata/p.xml.gz\"/>\n    \
+                 <size>12</size>\n  </data>\n  <data type=\"filelists\">\n    <checksum type=\"sha256\">ef</checksum>\n    \
+                 <location href=\"repodata/f.xml.gz\"/>\n  </data>\n</repomd>\n";
+        let d = parse_repomd(x);
+        assert_eq!(
+            d[0],
+            RepomdData {
+                kind: "primary".into(),
+                href: "repodata/p.xml.gz".into(),
+                checksum: "ab".into(),
+                open_checksum: Some("cd".into()),
+                size: Some(12)
+            }
+        );
+        assert_eq!((d[1].kind.as_str(), d[1].size, d[1].open_checksum.as_deref()), ("filelists", None, None));
+    }
+}
