@@ -20,7 +20,10 @@ fn debian_tree() -> &'static (PathBuf, PathBuf, PathBuf) {
         std::fs::write(&packages, "debian12:\n  - jq\n  - host\n").unwrap();
         let distros = distros_dir(&dir, |_, t| t);
         let out = dir.join("out");
-        run(&mut build(&dir, &distros, &packages, &out, &["--no-recommends"]), true);
+        // A passing `build --verify` publishes.
+        let o = run(&mut build(&dir, &distros, &packages, &out, &["--no-recommends", "--verify"]), true);
+        assert!(String::from_utf8_lossy(&o.stderr).contains("debian12         amd64"), "no verify table");
+        assert!(out.join("debian/dists/bookworm/InRelease").is_file());
         (dir, distros, packages)
     })
 }
