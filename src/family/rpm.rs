@@ -105,8 +105,7 @@ impl Backend for Rpm {
             let data = crate::index::decompress(&n, &std::fs::read(&p)?)?;
             if n.contains("primary.xml") {
                 upstream.extend(
-                    crate::index::rpm::read_primary(&String::from_utf8_lossy(&data))
-                        .with_context(|| format!("upstream {n}"))?,
+                    crate::index::rpm::read_primary(&String::from_utf8_lossy(&data)).with_context(|| format!("upstream {n}"))?,
                 );
             } else if n.contains("modules.yaml") {
                 report.modules.push(String::from_utf8_lossy(&data).into_owned());

@@ -105,6 +105,7 @@ pub(crate) fn releasever_basearch(distro: &Distro, arch: Arch) -> (String, Strin
     (distro.release.clone(), arch.rpm().to_string())
 }
 
+
 /// Match downloaded URLs to upstream records (by the URL ending in the package's href).
 pub(crate) fn artifacts(urls: &str, upstream: &[PrimaryPackage]) -> Result<Vec<Artifact>> {
     let mut by_base: BTreeMap<&str, Vec<&PrimaryPackage>> = BTreeMap::new();
