@@ -20,3 +20,4 @@ pub mod plan;
 pub mod publish;
 pub(crate) mod resolve;
 pub mod sign;
+pub mod verify;

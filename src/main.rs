@@ -85,6 +85,34 @@ enum Cmd {
     /// Base images.
     #[command(subcommand)]
     Image(ImageCmd),
+    /// Prove a tree works offline: static checks, then installs on clean no-network nodes.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// Distros to verify (default: every distro with node config in OUT/repos/).
+    distro: Vec<String>,
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The tree to verify.
+    #[arg(long, default_value = "out")]
+    out: PathBuf,
+    /// Arches to verify (default: those found in the tree).
+    #[arg(long, value_delimiter = ',')]
+    arch: Option<Vec<Arch>>,
+    /// Only the static checks (no engine needed).
+    #[arg(long = "static")]
+    static_only: bool,
+    /// Node image for a distro: DISTRO=REF (repeatable; default: the distro's own image).
+    #[arg(long = "node-image", value_name = "DISTRO=REF")]
+    node_images: Vec<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Write a JUnit XML report here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -138,6 +166,12 @@ struct BuildArgs {
     /// Base URL nodes reach the repository at (written into out/repos/).
     #[arg(long, default_value = osrepo::emit::DEFAULT_BASE_URL)]
     base_url: String,
+    /// Verify the staged tree (static and install checks) before publishing it.
+    #[arg(long)]
+    verify: bool,
+    /// Node image for `--verify`: DISTRO=REF (repeatable).
+    #[arg(long = "node-image", value_name = "DISTRO=REF", requires = "verify")]
+    node_images: Vec<String>,
 }
 
 #[derive(Args)]
@@ -315,6 +349,7 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Index(IndexCmd::Deb { root, codename, component, suite, arch, key }) => {
             cmd_index_deb(&root, &codename, &component, suite, &arch, key.as_deref())
         }
+        Cmd::Verify(a) => cmd_verify(a).await,
         Cmd::Image(ImageCmd::Bootstrap { distro, arch, mirror, security_mirror, tag, distros }) => {
             let d = distro::load_one(&distros, &distro)?;
             if !d.arches.contains(&arch) {
@@ -350,11 +385,7 @@ async fn cmd_build(a: BuildArgs, lock_only: bool) -> Result<()> {
 }
 
 fn plan_options(a: &BuildArgs) -> Result<PlanOptions> {
-    let mut images = BTreeMap::new();
-    for i in &a.images {
-        let (d, r) = i.split_once('=').with_context(|| format!("--image {i:?}: expected DISTRO=REF"))?;
-        images.insert(d.to_string(), r.to_string());
-    }
+    let images = pairs("--image", &a.images)?;
     let recommends = if a.no_recommends {
         Some(false)
     } else if a.recommends {
@@ -384,6 +415,10 @@ async fn build_context(a: &BuildArgs, lock_only: bool) -> Result<BuildContext> {
         lock_mode: LockMode { locked: a.locked, update: a.update_lock },
         lock_only,
         jobs: a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
+        verify: a
+            .verify
+            .then(|| pairs("--node-image", &a.node_images).map(|node_images| osrepo::verify::Gate { node_images }))
+            .transpose()?,
     })
 }
 
@@ -519,6 +554,59 @@ fn cmd_diff(a: &Path, b: &Path, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&d)?);
     } else {
         print!("{}", osrepo::lock::render_diff(&d));
+    }
+    Ok(())
+}
+
+/// `DISTRO=REF` options as a map.
+fn pairs(flag: &str, items: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut m = BTreeMap::new();
+    for i in items {
+        let (d, r) = i.split_once('=').with_context(|| format!("{flag} {i:?}: expected DISTRO=REF"))?;
+        m.insert(d.to_string(), r.to_string());
+    }
+    Ok(m)
+}
+
+/// The install-check targets of `osrepo verify`: the named distros (or every one with node
+/// config in the tree), their arches found in the tree (or --arch).
+fn verify_targets(a: &VerifyArgs) -> Result<Vec<osrepo::verify::install::Target>> {
+    let names: Vec<String> = if a.distro.is_empty() {
+        osrepo::verify::distros_in(&a.out)?.into_iter().map(|(n, _)| n).collect()
+    } else {
+        a.distro.clone()
+    };
+    let images = pairs("--node-image", &a.node_images)?;
+    let packages = PackageSet::load(&a.config.packages)?;
+    let mut targets = Vec::new();
+    for d in distro::load_many(&a.config.distros, &names)? {
+        let specs: Vec<String> = packages.select(&d.groups, d.family)?.specs.into_iter().map(|s| s.raw).collect();
+        for arch in osrepo::verify::install::arches_in(&a.out, &d) {
+            if a.arch.as_ref().is_none_or(|want| want.contains(&arch)) {
+                targets.push(osrepo::verify::target(&d, arch, specs.clone(), &images)?);
+            }
+        }
+    }
+    Ok(targets)
+}
+
+async fn cmd_verify(a: VerifyArgs) -> Result<()> {
+    if !a.out.is_dir() {
+        bail!("{}: no such tree", a.out.display());
+    }
+    let targets = if a.static_only { Vec::new() } else { verify_targets(&a)? };
+    let engine = if a.static_only { None } else { Engine::connect().await.ok() };
+    let report = osrepo::verify::run(&a.out, &targets, a.static_only, engine.as_ref()).await?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    if let Some(j) = &a.junit {
+        std::fs::write(j, report.junit()).with_context(|| format!("cannot write {}", j.display()))?;
+    }
+    if !report.ok() {
+        bail!("{} failure(s) in {}", report.failures().len(), a.out.display());
     }
     Ok(())
 }

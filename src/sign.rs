@@ -274,6 +274,78 @@ pub(crate) fn write_public_key_files(dir: &Path, key: &SigningKey) -> Result<()>
     Ok(())
 }
 
+/// Public keys read from a keyring file (binary `.gpg` or armored `.asc`), for checking
+/// signatures of a published tree (`osrepo verify`).
+pub(crate) struct PublicKeys {
+    keys: Vec<SignedPublicKey>,
+}
+
+impl PublicKeys {
+    /// Read every public key in `path`; errors name the file.
+    pub(crate) fn load(path: &Path) -> Result<PublicKeys> {
+        let data = fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let keys: Vec<SignedPublicKey> = match SignedPublicKey::from_reader_many(io::Cursor::new(&data)) {
+            Ok((iter, _)) => iter.filter_map(|k| k.ok()).collect(),
+            Err(_) => Vec::new(),
+        };
+        if keys.is_empty() {
+            bail!("{}: holds no OpenPGP public key", path.display());
+        }
+        Ok(PublicKeys { keys })
+    }
+
+    /// The fingerprints, upper-case hex.
+    pub(crate) fn fingerprints(&self) -> Vec<String> {
+        self.keys.iter().map(|k| format!("{:X}", k.fingerprint())).collect()
+    }
+
+    /// Does the armored detached signature `sig` verify `data` with one of these keys?
+    pub(crate) fn verify_detached(&self, data: &[u8], sig: &str) -> Result<()> {
+        let (sig, _) = DetachedSignature::from_string(sig).context("not an armored OpenPGP signature")?;
+        if self.keys.iter().any(|k| sig.verify(k, data).is_ok()) {
+            return Ok(());
+        }
+        bail!("the signature does not verify with {}", self.fingerprints().join(", "))
+    }
+
+    /// Verify a cleartext-signed message (`InRelease`); returns the signed text with `\n`
+    /// line ends and one final newline, as apt reads it.
+    pub(crate) fn verify_cleartext(&self, armored: &str) -> Result<String> {
+        let (msg, _) = CleartextSignedMessage::from_string(armored).context("not a cleartext-signed message")?;
+        if !self.keys.iter().any(|k| msg.verify(k).is_ok()) {
+            bail!("the signature does not verify with {}", self.fingerprints().join(", "));
+        }
+        let text = msg.signed_text().replace("\r\n", "\n");
+        Ok(format!("{}\n", text.trim_end_matches('\n')))
+    }
+}
+
+/// The cleartext a signed copy of `text` holds (line ends and trailing blanks normalised,
+/// one final newline), to compare `Release` with the text `InRelease` signs.
+pub(crate) fn cleartext_of(text: &str) -> String {
+    let t = normalize_cleartext(text);
+    format!("{}\n", t.trim_end_matches('\n'))
+}
+
+/// Check an RPM's header signature (what `rpm -K` checks: header digests and a signature
+/// by one of the armored keys in `key_files`).
+pub(crate) fn verify_rpm(path: &Path, key_files: &[(String, Vec<u8>)]) -> Result<()> {
+    let mut verifier = rpm::signature::pgp::Verifier::new();
+    let mut loaded = 0;
+    for (name, data) in key_files {
+        if verifier.load_from_asc_bytes(data).is_ok() {
+            loaded += 1;
+        } else {
+            tracing::debug!("{name}: not an armored key usable for rpm signatures");
+        }
+    }
+    if loaded == 0 {
+        bail!("no usable armored key to check it with");
+    }
+    let meta = rpm::PackageMetadata::open(path).map_err(|e| anyhow::anyhow!("cannot read its header: {e}"))?;
+    meta.verify_signature(verifier).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

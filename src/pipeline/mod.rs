@@ -53,6 +53,8 @@ pub struct BuildContext {
     pub lock_mode: LockMode,
     /// `osrepo lock`: resolve and fetch, write the lock, publish nothing.
     pub lock_only: bool,
+    /// `build --verify`: static and install checks of the staged tree before the swap.
+    pub verify: Option<crate::verify::Gate>,
 }
 
 impl BuildContext {
@@ -101,7 +103,7 @@ pub async fn build(ctx: &BuildContext, jobs: Vec<Job>) -> Result<BuildOutcome> {
     if ctx.lock_only || ready.is_empty() {
         return Ok(BuildOutcome { reports, failures, published: false, unchanged: false });
     }
-    publish(ctx, &ready, &state)?;
+    publish(ctx, &ready, &state).await?;
     Ok(BuildOutcome { reports, failures, published: true, unchanged: false })
 }
 
@@ -213,7 +215,7 @@ fn save_lock(ctx: &BuildContext, mut lock: Lock, entries: Vec<(String, LockedJob
 }
 
 /// Stage the new tree, let each family publish its jobs into it, swap it in.
-fn publish(ctx: &BuildContext, ready: &[Ready], state: &OutputState) -> Result<()> {
+async fn publish(ctx: &BuildContext, ready: &[Ready], state: &OutputState) -> Result<()> {
     let staging = Staging::begin(&ctx.out)?;
     let mut next = state.clone();
     let mut by_family: BTreeMap<Family, Vec<Publishing<'_>>> = BTreeMap::new();
@@ -231,6 +233,11 @@ fn publish(ctx: &BuildContext, ready: &[Ready], state: &OutputState) -> Result<(
         backend(*family).publish(staging.path(), jobs, &pctx)?;
     }
     crate::sign::write_public_key_files(&staging.path().join("keys"), &ctx.key)?;
+    if let Some(gate) = &ctx.verify {
+        // A tree that fails is never published: staging is dropped, out/ stays.
+        let why = crate::verify::gate(staging.path(), gate, ready, ctx.engine.as_ref().ok()).await;
+        why.with_context(|| format!("nothing was published; {} is unchanged", ctx.out.display()))?;
+    }
     staging.commit()?;
     next.save(&ctx.cache, &ctx.out)
 }
