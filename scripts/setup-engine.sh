@@ -13,6 +13,7 @@ command -v createrepo_c >/dev/null 2>&1 || need+=(createrepo-c)
 command -v dnf >/dev/null 2>&1 || need+=(dnf dnf-plugins-core)
 command -v rpm >/dev/null 2>&1 || need+=(rpm)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+command -v dose-debcheck >/dev/null 2>&1 || need+=(dose-distcheck)
 [ -e /usr/bin/qemu-aarch64-static ] || need+=(qemu-user-static)
 command -v update-binfmts >/dev/null 2>&1 || need+=(binfmt-support)
 if [ ${#need[@]} -gt 0 ]; then
