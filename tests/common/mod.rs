@@ -123,7 +123,9 @@ pub fn on_node(out: &Path, keyring: Option<&Path>, script: &str) -> Output {
 }
 
 /// The same on a node of `image`, configured from `out/repos/<distro>.sources`. A container
-/// has no init: services are not started (policy-rc.d, as in any chroot or container install).
+/// has no init: services are not started (policy-rc.d, as in any chroot or container install),
+/// and `systemctl` is diverted to a no-op that succeeds, as on a booted node (noble's pcp,
+/// which dstat now is, calls `systemctl start` from its postinst whenever systemctl exists).
 pub fn on_node_of(image: &str, distro: &str, out: &Path, keyring: Option<&Path>, script: &str) -> Output {
     let mut c = Command::new("docker");
     c.args(["run", "--rm", "--network", "none", "-v"]).arg(format!("{}:/repo:ro", out.display()));
@@ -136,7 +138,9 @@ pub fn on_node_of(image: &str, distro: &str, out: &Path, keyring: Option<&Path>,
          cp {keysrc} /etc/apt/keyrings/osrepo.gpg\n\
          sed 's#http://OSREPO_HOST:8080#file:/repo#' /repo/repos/{distro}.sources > /etc/apt/sources.list.d/osrepo.sources\n\
          export DEBIAN_FRONTEND=noninteractive\n\
-         printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d\n"
+         printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d\n\
+         dpkg-divert --local --rename --add /usr/bin/systemctl > /dev/null\n\
+         printf '#!/bin/sh\\nexit 0\\n' > /usr/bin/systemctl && chmod 755 /usr/bin/systemctl\n"
     );
     c.args([image, "sh", "-c", &format!("{setup}{script}")]);
     c.output().expect("docker run")
