@@ -36,13 +36,21 @@ impl Cache {
         Ok(Cache { root: root.to_path_buf() })
     }
 
-    fn file_path(&self, sha256: &str) -> PathBuf {
-        self.root.join("files").join(&sha256[..2.min(sha256.len())]).join(sha256)
+    /// Where the file of a digest lives; a value that is not a sha256 is never a path.
+    fn file_path(&self, sha256: &str) -> Result<PathBuf> {
+        crate::names::sha256("cache key", sha256).map_err(anyhow::Error::msg)?;
+        Ok(self.root.join("files").join(&sha256[..2]).join(sha256))
+    }
+
+    /// The record file of a digest (None when the digest is not a sha256).
+    fn record_path(&self, kind: &str, sha256: &str) -> Option<PathBuf> {
+        crate::names::sha256("cache key", sha256).ok()?;
+        Some(self.root.join("records").join(format!("{sha256}.{kind}.json")))
     }
 
     /// The cached file with this digest and size, checked; a corrupted entry is removed.
     pub fn get(&self, sha256: &str, size: u64) -> Result<Option<PathBuf>> {
-        let p = self.file_path(sha256);
+        let p = self.file_path(sha256)?;
         let Ok(meta) = std::fs::metadata(&p) else { return Ok(None) };
         if meta.len() == size && hash_file::<Sha256>(&p)? == sha256 {
             return Ok(Some(p));
@@ -54,7 +62,7 @@ impl Cache {
 
     /// Move a verified file into the cache (by rename when on the same filesystem).
     pub(crate) fn put(&self, src: &Path, sha256: &str) -> Result<PathBuf> {
-        let dest = self.file_path(sha256);
+        let dest = self.file_path(sha256)?;
         if dest.exists() {
             return Ok(dest);
         }
@@ -76,12 +84,12 @@ impl Cache {
 
     /// A cached index record of a package file.
     pub(crate) fn record<T: DeserializeOwned>(&self, kind: &str, sha256: &str) -> Option<T> {
-        let p = self.root.join("records").join(format!("{sha256}.{kind}.json"));
+        let p = self.record_path(kind, sha256)?;
         serde_json::from_slice(&std::fs::read(p).ok()?).ok()
     }
 
     pub(crate) fn put_record<T: Serialize>(&self, kind: &str, sha256: &str, record: &T) -> Result<()> {
-        let p = self.root.join("records").join(format!("{sha256}.{kind}.json"));
+        let p = self.record_path(kind, sha256).with_context(|| format!("cache key {sha256:?} is not a sha256"))?;
         crate::fsutil::write_atomic(&p, &serde_json::to_vec(record)?)
     }
 
@@ -140,5 +148,22 @@ mod tests {
         c.put(&src, sha).unwrap();
         assert_eq!(c.gc(&BTreeSet::from([sha.to_string()])).unwrap().0, 0);
         assert_eq!(c.gc(&BTreeSet::new()).unwrap(), (1, 5));
+    }
+
+    #[test]
+    fn keys_that_are_not_digests_are_never_paths() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Cache::open(&d.path().join("cache")).unwrap();
+        // A crafted lock value: with it, get() used to stat, hash and delete this file.
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let crafted = format!("../../{}", "victim");
+        let e = c.get(&crafted, 1).unwrap_err().to_string();
+        assert!(e.contains("is not a sha256"), "{e}");
+        assert!(c.get(&"A".repeat(64), 1).is_err());
+        assert!(c.put(&victim, &crafted).is_err());
+        assert!(victim.exists());
+        assert!(c.record::<String>("deb", &crafted).is_none());
+        assert!(c.put_record("deb", &crafted, &"x").is_err());
     }
 }

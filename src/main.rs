@@ -136,8 +136,13 @@ struct BuildArgs {
     #[arg(long)]
     jobs: Option<usize>,
     /// Base URL nodes reach the repository at (written into out/repos/).
-    #[arg(long, default_value = osrepo::emit::DEFAULT_BASE_URL)]
+    #[arg(long, default_value = osrepo::emit::DEFAULT_BASE_URL, value_parser = base_url_arg)]
     base_url: String,
+}
+
+/// `--base-url`: it is written into every node file, so one line, an http(s) or file URL.
+fn base_url_arg(v: &str) -> Result<String, String> {
+    osrepo::names::base_url("base URL", v).map(|()| v.to_string())
 }
 
 #[derive(Args)]

@@ -105,7 +105,8 @@ impl Backend for Rpm {
             let data = crate::index::decompress(&n, &std::fs::read(&p)?)?;
             if n.contains("primary.xml") {
                 upstream.extend(
-                    crate::index::rpm::read_primary(&String::from_utf8_lossy(&data)).with_context(|| format!("upstream {n}"))?,
+                    crate::index::rpm::read_primary(&String::from_utf8_lossy(&data))
+                        .with_context(|| format!("upstream {n}"))?,
                 );
             } else if n.contains("modules.yaml") {
                 report.modules.push(String::from_utf8_lossy(&data).into_owned());
@@ -234,9 +235,10 @@ fn index_job(tree: &Path, r: &Ready, cache: &Cache) -> Result<PathBuf> {
     let mut records = Vec::new();
     for p in &r.locked.packages {
         let cached = &r.files[&p.sha256];
+        let mut rec = record(cache, &p.sha256, cached)?;
+        check_names(p, &rec).with_context(|| format!("{}: package {} from {}", r.job.label(), p.name, p.repo))?;
         let rel = format!("Packages/{}", p.file);
         cache.link(cached, &repo_dir.join(&rel))?;
-        let mut rec = record(cache, &p.sha256, cached)?;
         if rec.arch != "noarch" && rec.arch != basearch {
             bail!("{}: {} is for {}, not {basearch}", r.job.label(), p.file, rec.arch);
         }
@@ -253,6 +255,16 @@ fn index_job(tree: &Path, r: &Ready, cache: &Cache) -> Result<PathBuf> {
     let opts = RepodataOptions { compression: compression(d)?, changelog_limit: 10, revision: date };
     crate::index::rpm::write_repodata(&repo_dir, &records, &extra, &opts)?;
     Ok(repo_dir)
+}
+
+/// The fields of an upstream package that become paths: the file name, the header's name
+/// and arch.
+fn check_names(p: &LockedPackage, rec: &RpmRecord) -> Result<()> {
+    use crate::names;
+    names::file_name("file name", &p.file)
+        .and_then(|()| names::rpm_field("header name", &rec.name))
+        .and_then(|()| names::rpm_field("header arch", &rec.arch))
+        .map_err(anyhow::Error::msg)
 }
 
 /// Upstream package keys into `keys/<distro>/` and `<distro>.repo` for every published

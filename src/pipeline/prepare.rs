@@ -79,6 +79,10 @@ fn lock_entry(
             file: a.pool_name(),
         });
     }
+    for p in &packages {
+        // Upstream metadata is untrusted: what becomes a path or a URL must fit its grammar.
+        p.check().map_err(|(_, why)| anyhow::anyhow!("package {:?} from {} ({}): {why}", p.name, p.repo, p.url))?;
+    }
     let extras = be.lock_extras(&packages, report)?;
     // The lockfile's order, so that a lock read back compares (and digests) equal.
     packages.sort();

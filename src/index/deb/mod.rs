@@ -207,18 +207,29 @@ fn hash_file(path: &Path) -> Result<(u64, String, String, String)> {
 /// where source is the Source field's name (without ` (version)`) or Package,
 /// and prefix is its first letter, or its first 4 characters for names
 /// starting with `lib` (`libc` -> `libc`, `libfoo` -> `libf`).
-pub(crate) fn pool_path(component: &str, control: &Paragraph, basename: &str) -> String {
-    let source = control
-        .get("Source")
-        .and_then(|s| s.split_whitespace().next())
-        .or_else(|| control.get("Package"))
-        .unwrap_or_default();
+///
+/// The fields come from an upstream package: `Package` and the source name must be Debian
+/// package names and the basename a plain file name, else the error names the field, so
+/// no control file can place a file outside the pool.
+pub(crate) fn pool_path(component: &str, control: &Paragraph, basename: &str) -> Result<String> {
+    use crate::names;
+    let package = control.get("Package").unwrap_or_default();
+    names::deb_package("field Package", package).map_err(anyhow::Error::msg)?;
+    let source = match control.get("Source") {
+        Some(s) => {
+            let name = s.split_whitespace().next().unwrap_or_default();
+            names::deb_package("field Source", name).map_err(anyhow::Error::msg)?;
+            name
+        }
+        None => package,
+    };
+    names::file_name("file name", basename).map_err(anyhow::Error::msg)?;
     let prefix: String = if source.starts_with("lib") && source.len() > 3 {
         source.chars().take(4).collect()
     } else {
         source.chars().take(1).collect()
     };
-    format!("pool/{component}/{prefix}/{source}/{basename}")
+    Ok(format!("pool/{component}/{prefix}/{source}/{basename}"))
 }
 
 /// dpkg order of two version strings; unparsable versions sort by text.
