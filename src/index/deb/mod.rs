@@ -109,11 +109,18 @@ fn push_field(out: &mut String, name: &str, value: &str) {
 pub(crate) fn read_control(path: &Path) -> Result<Paragraph> {
     let read = || -> Result<Paragraph> {
         let file = fs::File::open(path)?;
-        let text = control_text(std::io::BufReader::new(file))?;
+        // The archive readers are third-party code fed untrusted bytes: a panic is an error.
+        let text =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| control_text(std::io::BufReader::new(file))))
+                .map_err(|_| anyhow::anyhow!("malformed package (the archive reader panicked)"))??;
         Paragraph::parse(&text).context("parsing the control file")
     };
     read().with_context(|| format!("reading control data of {}", path.display()))
 }
+
+/// The largest control file indexed (real ones are a few KB; apt's parser breaks on
+/// stanzas of megabytes).
+pub(crate) const MAX_CONTROL: u64 = 1 << 20;
 
 /// The raw text of `control` inside the `control.tar[.gz|.xz|.zst]` member.
 fn control_text(reader: impl Read) -> Result<String> {
@@ -126,8 +133,12 @@ fn control_text(reader: impl Read) -> Result<String> {
             let mut entry = entry?;
             let path = entry.path_bytes().into_owned();
             if path == b"control" || path == b"./control" {
+                // Bounded whatever the tar header says: apt cannot parse a huge stanza.
                 let mut bytes = Vec::new();
-                entry.read_to_end(&mut bytes)?;
+                (&mut *entry).take(MAX_CONTROL + 1).read_to_end(&mut bytes)?;
+                if bytes.len() as u64 > MAX_CONTROL {
+                    bail!("control file is larger than {MAX_CONTROL} bytes");
+                }
                 return String::from_utf8(bytes).context("control file is not UTF-8");
             }
         }

@@ -672,3 +672,13 @@ fn apt_accepts_the_repository() {
         assert_eq!(release_section(&release, header), theirs, "{header}");
     }
 }
+
+#[test]
+fn a_control_file_of_megabytes_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let long = " x".repeat(2 << 20);
+    let control = format!("Package: big\nVersion: 1\nArchitecture: all\nDescription: big\n{long}\n");
+    let deb = build_deb(d.path(), &control, "gzip");
+    let e = format!("{:#}", read_control(&deb).unwrap_err());
+    assert!(e.contains("big_1_all.deb") && e.contains("larger than 1048576 bytes"), "{e}");
+}
