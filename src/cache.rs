@@ -11,6 +11,21 @@ use sha2::Sha256;
 
 use crate::fsutil::hash_file;
 
+/// What a cache gc kept and dropped (or would drop).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub kept: usize,
+    pub kept_bytes: u64,
+    /// (sha256, bytes) of each entry dropped.
+    pub dropped: Vec<(String, u64)>,
+}
+
+impl GcReport {
+    pub fn dropped_bytes(&self) -> u64 {
+        self.dropped.iter().map(|d| d.1).sum()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Cache {
     pub root: PathBuf,
@@ -73,6 +88,9 @@ impl Cache {
         if std::fs::rename(src, &tmp).is_err() {
             std::fs::copy(src, &tmp).with_context(|| format!("cannot copy {} into the cache", src.display()))?;
         }
+        // Read-only: the entry is shared (hard links) by every output tree that uses it.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o444))?;
         std::fs::rename(&tmp, &dest)?;
         Ok(dest)
     }
@@ -109,21 +127,27 @@ impl Cache {
         self.root.join("state").join(format!("{key}.json"))
     }
 
-    /// Remove every file entry (and its records) not in `keep`. Returns (files, bytes) removed.
-    pub fn gc(&self, keep: &BTreeSet<String>) -> Result<(usize, u64)> {
-        let (mut n, mut bytes) = (0, 0);
+    /// Remove every file entry (and its records) not in `keep`; with `dry_run`, only say
+    /// what would go.
+    pub fn gc(&self, keep: &BTreeSet<String>, dry_run: bool) -> Result<GcReport> {
+        let mut r = GcReport::default();
         for (_, p) in crate::fsutil::files_under(&self.root.join("files"))? {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            if !keep.contains(&name) {
-                bytes += std::fs::metadata(&p)?.len();
-                std::fs::remove_file(&p)?;
-                n += 1;
+            let bytes = std::fs::metadata(&p)?.len();
+            if keep.contains(&name) {
+                r.kept += 1;
+                r.kept_bytes += bytes;
+                continue;
+            }
+            r.dropped.push((name.clone(), bytes));
+            if !dry_run {
+                std::fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
                 for kind in ["deb", "rpm"] {
                     let _ = std::fs::remove_file(self.root.join("records").join(format!("{name}.{kind}.json")));
                 }
             }
         }
-        Ok((n, bytes))
+        Ok(r)
     }
 }
 
@@ -140,14 +164,22 @@ mod tests {
         let sha = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
         let p = c.put(&src, sha).unwrap();
         assert_eq!(c.get(sha, 5).unwrap(), Some(p.clone()));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o444, "cache files are read-only");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
         std::fs::write(&p, b"hellp").unwrap();
         assert_eq!(c.get(sha, 5).unwrap(), None);
         assert!(!p.exists());
         let src = d.path().join("g");
         std::fs::write(&src, b"hello").unwrap();
         c.put(&src, sha).unwrap();
-        assert_eq!(c.gc(&BTreeSet::from([sha.to_string()])).unwrap().0, 0);
-        assert_eq!(c.gc(&BTreeSet::new()).unwrap(), (1, 5));
+        let kept = c.gc(&BTreeSet::from([sha.to_string()]), false).unwrap();
+        assert_eq!((kept.kept, kept.kept_bytes, kept.dropped.len()), (1, 5, 0));
+        let dry = c.gc(&BTreeSet::new(), true).unwrap();
+        assert_eq!((dry.kept, dry.dropped.clone()), (0, vec![(sha.to_string(), 5)]));
+        assert!(c.get(sha, 5).unwrap().is_some(), "a dry run removes nothing");
+        assert_eq!(c.gc(&BTreeSet::new(), false).unwrap().dropped_bytes(), 5);
+        assert!(c.get(sha, 5).unwrap().is_none());
     }
 
     #[test]

@@ -174,9 +174,15 @@ enum CacheCmd {
     Gc {
         #[arg(long)]
         cache: Option<PathBuf>,
-        /// Locks whose files stay (repeatable; default ./osrepo.lock).
+        /// Locks whose files stay (repeatable; default ./osrepo.lock). Each must exist.
         #[arg(long, default_value = "osrepo.lock")]
         lock: Vec<PathBuf>,
+        /// Remove every cached file (no lock is read).
+        #[arg(long, conflicts_with = "lock")]
+        all: bool,
+        /// Say what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -280,16 +286,7 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Build(a) => cmd_build(a, false).await,
         Cmd::Lock(a) => cmd_build(a, true).await,
         Cmd::Diff { a, b, json } => cmd_diff(&a, &b, json),
-        Cmd::Cache(CacheCmd::Gc { cache, lock }) => {
-            let c = osrepo::cache::Cache::open(&cache.unwrap_or_else(osrepo::cache::Cache::default_dir))?;
-            let mut keep = std::collections::BTreeSet::new();
-            for l in &lock {
-                keep.extend(osrepo::lock::Lock::load(l)?.digests());
-            }
-            let (n, bytes) = c.gc(&keep)?;
-            println!("removed {n} cache entries ({bytes} bytes) that no lock references");
-            Ok(())
-        }
+        Cmd::Cache(CacheCmd::Gc { cache, lock, all, dry_run }) => cmd_cache_gc(cache, &lock, all, dry_run),
         Cmd::Merge { out, parts, key } => {
             osrepo::publish::merge::merge(&out, &parts, &key.load()?)?;
             eprintln!("merged {} part(s) into {}", parts.len(), out.display());
@@ -506,6 +503,31 @@ fn cmd_index_rpm(dir: &Path, key: Option<&Path>, compress: &str, changelog_limit
         osrepo::family::rpm::sign_repomd(&k, dir, date)?;
     }
     eprintln!("indexed {} packages into {}", records.len(), dir.join("repodata").display());
+    Ok(())
+}
+
+/// `osrepo cache gc`: only against locks that exist and parse (a typo must not empty the
+/// cache), or `--all`.
+fn cmd_cache_gc(cache: Option<PathBuf>, locks: &[PathBuf], all: bool, dry_run: bool) -> Result<()> {
+    let c = osrepo::cache::Cache::open(&cache.unwrap_or_else(osrepo::cache::Cache::default_dir))?;
+    let mut keep = std::collections::BTreeSet::new();
+    if !all {
+        for l in locks {
+            if !l.is_file() {
+                bail!("lock {} does not exist; nothing removed (pass --all to empty the cache)", l.display());
+            }
+            let lock = osrepo::lock::Lock::load(l).context("nothing removed")?;
+            println!("keeping the {} files of {} ({} jobs)", lock.digests().len(), l.display(), lock.jobs.len());
+            keep.extend(lock.digests());
+        }
+    }
+    let r = c.gc(&keep, dry_run)?;
+    let verb = if dry_run { "would remove" } else { "removed" };
+    if dry_run {
+        r.dropped.iter().for_each(|(sha, bytes)| println!("{verb} {sha} ({bytes} bytes)"));
+    }
+    println!("kept {} cache entries ({} bytes)", r.kept, r.kept_bytes);
+    println!("{verb} {} cache entries ({} bytes) that no lock references", r.dropped.len(), r.dropped_bytes());
     Ok(())
 }
 

@@ -116,3 +116,91 @@ fn pack_names_stay_inside_dest() {
     assert!(stderr(&o).contains("pack --name \"../../X\" must be a plain name"), "{}", stderr(&o));
     assert!(listing(&dir).iter().all(|p| !p.contains('X')), "{:?}", listing(&dir));
 }
+
+/// A cache holding two entries (named by made-up digests) and a lock that keeps the first.
+fn gc_setup() -> (PathBuf, PathBuf, [String; 2]) {
+    let dir = scratch("cache-gc");
+    let shas = ["a".repeat(64), "b".repeat(64)];
+    for s in &shas {
+        let d = dir.join("cache/files").join(&s[..2]);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join(s), "data").unwrap();
+    }
+    let lock = format!(
+        "version: 1\njobs:\n  \"debian12/amd64\":\n    inputs: \"x\"\n    resolved: 0\n    packages:\n      - {{name: \"jq\", version: \"1.6\", arch: \"amd64\", repo: \"http://m/debian\", url: \"http://m/debian/jq.deb\", size: 4, sha256: \"{}\", file: \"jq.deb\"}}\n",
+        shas[0]
+    );
+    std::fs::write(dir.join("osrepo.lock"), lock).unwrap();
+    (dir.clone(), dir.join("cache"), shas)
+}
+
+fn gc(dir: &Path, cache: &Path, args: &[&str], ok: bool) -> String {
+    let o = run(osrepo().current_dir(dir).args(["cache", "gc", "--cache"]).arg(cache).args(args), ok);
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o))
+}
+
+#[test]
+fn cache_gc_needs_a_readable_lock_or_all() {
+    let (dir, cache, shas) = gc_setup();
+    let entry = |s: &String| cache.join("files").join(&s[..2]).join(s);
+    let e = gc(&dir, &cache, &["--lock", "typo.lock"], false);
+    assert!(e.contains("typo.lock does not exist; nothing removed"), "{e}");
+    let empty = scratch("cache-gc-empty");
+    let e = gc(&empty, &cache, &[], false);
+    assert!(e.contains("osrepo.lock does not exist"), "{e}");
+    assert!(shas.iter().all(|s| entry(s).exists()));
+    let o = gc(&dir, &cache, &["--dry-run"], true);
+    assert!(o.contains(&format!("would remove {} (4 bytes)", shas[1])) && o.contains("kept 1 cache entries"), "{o}");
+    assert!(shas.iter().all(|s| entry(s).exists()));
+    let o = gc(&dir, &cache, &[], true);
+    assert!(o.contains("removed 1 cache entries (4 bytes)"), "{o}");
+    assert!(entry(&shas[0]).exists() && !entry(&shas[1]).exists());
+    let o = gc(&empty, &cache, &["--all"], true);
+    assert!(o.contains("removed 1 cache entries"), "{o}");
+    assert!(!entry(&shas[0]).exists());
+}
+
+/// Every file and directory under `root` with its permission bits.
+fn modes(root: &Path) -> Vec<(String, u32, bool)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut v: Vec<_> = walk(root)
+        .into_iter()
+        .map(|p| {
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            (p.strip_prefix(root).unwrap().display().to_string(), m.permissions().mode() & 0o777, m.is_dir())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn published_files_are_0644_and_directories_0755_whatever_the_umask() {
+    use std::os::unix::process::CommandExt;
+    let dir = scratch("modes");
+    let tree = dir.join("t/DEBIAN");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(
+        tree.join("control"),
+        "Package: hello\nVersion: 1.0-1\nArchitecture: all\nMaintainer: J <j@e>\nDescription: hi\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("repo/pool/main/h/hello")).unwrap();
+    let deb = dir.join("repo/pool/main/h/hello/hello_1.0-1_all.deb");
+    run(std::process::Command::new("dpkg-deb").arg("--build").arg(dir.join("t")).arg(&deb), true);
+    let mut c = osrepo();
+    c.args(["index", "deb"]).arg(dir.join("repo")).args(["--codename", "x", "--arch", "amd64", "--key"]).arg(key());
+    // SAFETY: umask is async-signal-safe; the child only sets it before exec.
+    unsafe {
+        c.pre_exec(|| {
+            libc::umask(0o077);
+            Ok(())
+        });
+    }
+    run(&mut c, true);
+    let m = modes(&dir.join("repo/dists"));
+    assert!(m.iter().any(|(p, _, _)| p.ends_with("InRelease")) && m.iter().any(|(p, _, _)| p.ends_with("Release.gpg")));
+    for (p, mode, is_dir) in m {
+        assert_eq!(mode, if is_dir { 0o755 } else { 0o644 }, "dists/{p}");
+    }
+}

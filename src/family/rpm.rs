@@ -230,7 +230,7 @@ fn index_job(tree: &Path, r: &Ready, cache: &Cache) -> Result<PathBuf> {
     if repo_dir.exists() {
         std::fs::remove_dir_all(&repo_dir).with_context(|| format!("cannot clear {}", repo_dir.display()))?;
     }
-    std::fs::create_dir_all(repo_dir.join("Packages"))?;
+    crate::fsutil::create_dirs(&repo_dir.join("Packages"))?;
     let date = r.date.timestamp().max(0) as u64;
     let mut records = Vec::new();
     for p in &r.locked.packages {

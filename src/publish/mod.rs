@@ -28,7 +28,7 @@ impl Staging {
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
         }
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        crate::fsutil::create_dirs(&dir)?;
         let st = Staging { out: out.to_path_buf(), dir, done: false };
         if out.exists() {
             if !out.is_dir() {
@@ -104,7 +104,7 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         let dst = to.join(entry.file_name());
         let ft = entry.file_type()?;
         if ft.is_dir() {
-            std::fs::create_dir_all(&dst)?;
+            crate::fsutil::create_dirs(&dst)?;
             copy_tree(&src, &dst)?;
         } else if ft.is_symlink() {
             let target = std::fs::read_link(&src)?;

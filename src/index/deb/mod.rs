@@ -322,7 +322,7 @@ pub fn render_packages_files(text: &str) -> Result<Vec<(String, Vec<u8>)>> {
 /// Write DIR/Packages, DIR/Packages.gz, DIR/Packages.xz as
 /// [`render_packages_files`] makes them. Creates DIR.
 pub fn write_packages_files(dir: &Path, text: &str) -> Result<()> {
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::fsutil::create_dirs(dir)?;
     for (name, bytes) in render_packages_files(text)? {
         crate::fsutil::write_atomic(&dir.join(name), &bytes)?;
     }
@@ -580,7 +580,7 @@ pub fn write_dist(
 ) -> Result<String> {
     check_names(meta, component, by_arch)?;
     let dist_dir = root.join("dists").join(&meta.codename);
-    fs::create_dir_all(&dist_dir).with_context(|| format!("creating {}", dist_dir.display()))?;
+    crate::fsutil::create_dirs(&dist_dir)?;
     for stale in ["InRelease", "Release.gpg"] {
         let path = dist_dir.join(stale);
         match fs::remove_file(&path) {
