@@ -10,6 +10,7 @@ use osrepo::config::{distro, PackageSet};
 use osrepo::engine::{Engine, PullPolicy};
 use osrepo::pipeline::{self as build, decide::LockMode, BuildContext};
 use osrepo::plan::{self, PlanOptions};
+use osrepo::publish::lockfile;
 use osrepo::sign::SigningKey;
 
 #[derive(Parser)]
@@ -66,6 +67,9 @@ enum Cmd {
         parts: Vec<PathBuf>,
         #[command(flatten)]
         key: KeyArgs,
+        /// Fail at once when another osrepo holds OUT (default: wait).
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Archives of a tree: NAME-<arch>.tar.gz per arch, NAME-all.tar.gz, sha256sum.txt.
     Pack {
@@ -78,6 +82,9 @@ enum Cmd {
         /// Also write an OCI image layout here: the whole tree as one `FROM scratch` layer.
         #[arg(long)]
         oci: Option<PathBuf>,
+        /// Fail at once when another osrepo holds OUT (default: wait).
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Index an existing tree (like apt-ftparchive, but signed and complete).
     #[command(subcommand)]
@@ -138,6 +145,9 @@ struct BuildArgs {
     /// Base URL nodes reach the repository at (written into out/repos/).
     #[arg(long, default_value = osrepo::emit::DEFAULT_BASE_URL, value_parser = base_url_arg)]
     base_url: String,
+    /// Fail at once when another osrepo holds --out or the lockfile (default: wait).
+    #[arg(long)]
+    no_wait: bool,
 }
 
 /// `--base-url`: it is written into every node file, so one line, an http(s) or file URL.
@@ -287,12 +297,14 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Lock(a) => cmd_build(a, true).await,
         Cmd::Diff { a, b, json } => cmd_diff(&a, &b, json),
         Cmd::Cache(CacheCmd::Gc { cache, lock, all, dry_run }) => cmd_cache_gc(cache, &lock, all, dry_run),
-        Cmd::Merge { out, parts, key } => {
+        Cmd::Merge { out, parts, key, no_wait } => {
+            let _held = lockfile::lock(&out, "output", !no_wait)?;
             osrepo::publish::merge::merge(&out, &parts, &key.load()?)?;
             eprintln!("merged {} part(s) into {}", parts.len(), out.display());
             Ok(())
         }
-        Cmd::Pack { out, name, dest, oci } => {
+        Cmd::Pack { out, name, dest, oci, no_wait } => {
+            let _held = lockfile::lock(&out, "output", !no_wait)?;
             let mtime = build::build_date()?.timestamp().max(0) as u64;
             for n in osrepo::publish::pack::pack(&out, &name, &dest, mtime)? {
                 println!("{}", dest.join(n).display());
@@ -335,6 +347,9 @@ async fn cmd_build(a: BuildArgs, lock_only: bool) -> Result<()> {
     let packages = PackageSet::load(&a.config.packages)?;
     let distros = distro::load_many(&a.config.distros, &a.distro)?;
     let jobs = plan::plan(&packages, &distros, &plan_options(&a)?)?;
+    // One writer per output tree and per lockfile, for the whole read-modify-write.
+    let _held_lock = lockfile::lock(&lock_path_of(&a), "lockfile", !a.no_wait)?;
+    let _held_out = if lock_only { None } else { Some(lockfile::lock(&a.out, "output", !a.no_wait)?) };
     let ctx = build_context(&a, lock_only).await?;
     let started = std::time::Instant::now();
     let result = tokio::select! {
@@ -367,10 +382,14 @@ fn plan_options(a: &BuildArgs) -> Result<PlanOptions> {
     Ok(PlanOptions { arches: a.arch.clone(), images, recommends })
 }
 
+/// The lockfile: --lock, or osrepo.lock next to the package list.
+fn lock_path_of(a: &BuildArgs) -> PathBuf {
+    a.lock.clone().unwrap_or_else(|| a.config.packages.parent().unwrap_or(Path::new(".")).join("osrepo.lock"))
+}
+
 async fn build_context(a: &BuildArgs, lock_only: bool) -> Result<BuildContext> {
     let cache_dir = a.cache.clone().unwrap_or_else(osrepo::cache::Cache::default_dir);
-    let lock_path =
-        a.lock.clone().unwrap_or_else(|| a.config.packages.parent().unwrap_or(Path::new(".")).join("osrepo.lock"));
+    let lock_path = lock_path_of(a);
     Ok(BuildContext {
         key: a.key.load()?,
         // Without an engine, only the jobs that need a container fail.

@@ -204,3 +204,42 @@ fn published_files_are_0644_and_directories_0755_whatever_the_umask() {
         assert_eq!(mode, if is_dir { 0o755 } else { 0o644 }, "dists/{p}");
     }
 }
+
+/// Hold the flock of `file` from this process (as another osrepo would).
+fn hold(file: &Path) -> std::fs::File {
+    use std::os::unix::io::AsRawFd;
+    let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(file).unwrap();
+    // SAFETY: flock on a descriptor we own.
+    assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0);
+    f
+}
+
+#[test]
+fn a_second_writer_of_one_out_waits_or_fails_with_no_wait() {
+    let (dir, distros, packages) = setup("out-lock", |_, t| t, "common: [jq]\n");
+    let out = dir.join("out");
+    std::fs::create_dir_all(out.join("keys")).unwrap();
+    std::fs::write(out.join("keys/osrepo.asc"), "k").unwrap();
+    let held = hold(&dir.join(".out.lock"));
+    let e = stderr(&run(&mut build(&dir, &distros, &packages, &out, &["--no-wait"]), false));
+    assert!(e.contains("is locked by another osrepo"), "{e}");
+    let mut pack = osrepo();
+    pack.arg("pack").arg(&out).args(["--name", "p", "--dest"]).arg(dir.join("dest"));
+    let e = stderr(&run(pack.arg("--no-wait"), false));
+    assert!(e.contains("output") && e.contains("is locked"), "{e}");
+    let lock_held = hold(&dir.join(".osrepo.lock.lock"));
+    drop(held);
+    let e = stderr(&run(&mut build(&dir, &distros, &packages, &out, &["--no-wait"]), false));
+    assert!(e.contains("lockfile") && e.contains("is locked"), "{e}");
+    drop(lock_held);
+    let held = hold(&dir.join(".out.lock"));
+    let mut waiting = osrepo();
+    waiting.arg("pack").arg(&out).args(["--name", "p", "--dest"]).arg(dir.join("dest"));
+    let child = waiting.stderr(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(!dir.join("dest/sha256sum.txt").exists(), "pack did not wait");
+    drop(held);
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success() && stderr(&o).contains("waiting for another osrepo"), "{}", stderr(&o));
+    assert!(dir.join("dest/sha256sum.txt").exists());
+}
