@@ -350,11 +350,16 @@ async fn cmd_build(a: BuildArgs, lock_only: bool) -> Result<()> {
     // One writer per output tree and per lockfile, for the whole read-modify-write.
     let _held_lock = lockfile::lock(&lock_path_of(&a), "lockfile", !a.no_wait)?;
     let _held_out = if lock_only { None } else { Some(lockfile::lock(&a.out, "output", !a.no_wait)?) };
+    osrepo::publish::reap::stale_dirs(&a.out)?;
     let ctx = build_context(&a, lock_only).await?;
+    if let Ok(engine) = &ctx.engine {
+        engine.reap_stale().await;
+    }
     let started = std::time::Instant::now();
     let result = tokio::select! {
         r = build::build(&ctx, jobs) => r,
-        _ = tokio::signal::ctrl_c() => {
+        sig = stop_signal() => {
+            eprintln!("{sig}: removing the build containers");
             if let Ok(engine) = &ctx.engine {
                 engine.remove_all().await;
             }
@@ -364,6 +369,20 @@ async fn cmd_build(a: BuildArgs, lock_only: bool) -> Result<()> {
     let outcome = result?;
     print!("{}", build::summary_table(&outcome.reports));
     finish(&outcome, &a.out, lock_only, started.elapsed().as_secs_f64())
+}
+
+/// Ctrl-C, SIGTERM or SIGHUP, whichever comes first: its name.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return "interrupted";
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "interrupted",
+        _ = term.recv() => "SIGTERM",
+        _ = hup.recv() => "SIGHUP",
+    }
 }
 
 fn plan_options(a: &BuildArgs) -> Result<PlanOptions> {

@@ -134,7 +134,8 @@ fn work_dir(ctx: &BuildContext) -> Result<tempfile::TempDir> {
     let parent = crate::fsutil::parent_of(&ctx.out);
     std::fs::create_dir_all(&parent).with_context(|| format!("cannot create {}", parent.display()))?;
     tempfile::Builder::new()
-        .prefix(".osrepo-work.")
+        // The owner's pid in the name: a later build removes it once this process is gone.
+        .prefix(&format!(".osrepo-work.{}.", std::process::id()))
         .tempdir_in(&parent)
         .with_context(|| format!("cannot create a work directory in {}", parent.display()))
 }

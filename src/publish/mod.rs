@@ -4,6 +4,7 @@
 pub mod lockfile;
 pub mod merge;
 pub mod pack;
+pub mod reap;
 
 use std::path::{Path, PathBuf};
 
