@@ -89,7 +89,7 @@ pub fn build_date() -> Result<DateTime<Utc>> {
 pub async fn build(ctx: &BuildContext, jobs: Vec<Job>) -> Result<BuildOutcome> {
     let lock = Lock::load(&ctx.lock_path)?;
     let planned = plan_sources(ctx, jobs, &lock)?;
-    let state = OutputState::load(&ctx.cache, &ctx.out);
+    let state = OutputState::load(&ctx.cache, &ctx.out).verified(&ctx.out);
     if !ctx.lock_only && ctx.out.is_dir() && decide::up_to_date(&planned, &state, |j, l| ctx.tree_digest(j, l)) {
         return Ok(unchanged(&planned));
     }
@@ -232,5 +232,6 @@ fn publish(ctx: &BuildContext, ready: &[Ready], state: &OutputState) -> Result<(
     }
     crate::sign::write_public_key_files(&staging.path().join("keys"), &ctx.key)?;
     staging.commit()?;
+    next.describe(&ctx.out)?;
     next.save(&ctx.cache, &ctx.out)
 }
