@@ -11,6 +11,21 @@ use sha2::Sha256;
 
 use crate::fsutil::hash_file;
 
+/// What a cache gc kept and dropped (or would drop).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub kept: usize,
+    pub kept_bytes: u64,
+    /// (sha256, bytes) of each entry dropped.
+    pub dropped: Vec<(String, u64)>,
+}
+
+impl GcReport {
+    pub fn dropped_bytes(&self) -> u64 {
+        self.dropped.iter().map(|d| d.1).sum()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Cache {
     pub root: PathBuf,
@@ -36,13 +51,21 @@ impl Cache {
         Ok(Cache { root: root.to_path_buf() })
     }
 
-    fn file_path(&self, sha256: &str) -> PathBuf {
-        self.root.join("files").join(&sha256[..2.min(sha256.len())]).join(sha256)
+    /// Where the file of a digest lives; a value that is not a sha256 is never a path.
+    fn file_path(&self, sha256: &str) -> Result<PathBuf> {
+        crate::names::sha256("cache key", sha256).map_err(anyhow::Error::msg)?;
+        Ok(self.root.join("files").join(&sha256[..2]).join(sha256))
+    }
+
+    /// The record file of a digest (None when the digest is not a sha256).
+    fn record_path(&self, kind: &str, sha256: &str) -> Option<PathBuf> {
+        crate::names::sha256("cache key", sha256).ok()?;
+        Some(self.root.join("records").join(format!("{sha256}.{kind}.json")))
     }
 
     /// The cached file with this digest and size, checked; a corrupted entry is removed.
     pub fn get(&self, sha256: &str, size: u64) -> Result<Option<PathBuf>> {
-        let p = self.file_path(sha256);
+        let p = self.file_path(sha256)?;
         let Ok(meta) = std::fs::metadata(&p) else { return Ok(None) };
         if meta.len() == size && hash_file::<Sha256>(&p)? == sha256 {
             return Ok(Some(p));
@@ -54,7 +77,7 @@ impl Cache {
 
     /// Move a verified file into the cache (by rename when on the same filesystem).
     pub(crate) fn put(&self, src: &Path, sha256: &str) -> Result<PathBuf> {
-        let dest = self.file_path(sha256);
+        let dest = self.file_path(sha256)?;
         if dest.exists() {
             return Ok(dest);
         }
@@ -65,6 +88,9 @@ impl Cache {
         if std::fs::rename(src, &tmp).is_err() {
             std::fs::copy(src, &tmp).with_context(|| format!("cannot copy {} into the cache", src.display()))?;
         }
+        // Read-only: the entry is shared (hard links) by every output tree that uses it.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o444))?;
         std::fs::rename(&tmp, &dest)?;
         Ok(dest)
     }
@@ -76,12 +102,12 @@ impl Cache {
 
     /// A cached index record of a package file.
     pub(crate) fn record<T: DeserializeOwned>(&self, kind: &str, sha256: &str) -> Option<T> {
-        let p = self.root.join("records").join(format!("{sha256}.{kind}.json"));
+        let p = self.record_path(kind, sha256)?;
         serde_json::from_slice(&std::fs::read(p).ok()?).ok()
     }
 
     pub(crate) fn put_record<T: Serialize>(&self, kind: &str, sha256: &str, record: &T) -> Result<()> {
-        let p = self.root.join("records").join(format!("{sha256}.{kind}.json"));
+        let p = self.record_path(kind, sha256).with_context(|| format!("cache key {sha256:?} is not a sha256"))?;
         crate::fsutil::write_atomic(&p, &serde_json::to_vec(record)?)
     }
 
@@ -101,21 +127,27 @@ impl Cache {
         self.root.join("state").join(format!("{key}.json"))
     }
 
-    /// Remove every file entry (and its records) not in `keep`. Returns (files, bytes) removed.
-    pub fn gc(&self, keep: &BTreeSet<String>) -> Result<(usize, u64)> {
-        let (mut n, mut bytes) = (0, 0);
+    /// Remove every file entry (and its records) not in `keep`; with `dry_run`, only say
+    /// what would go.
+    pub fn gc(&self, keep: &BTreeSet<String>, dry_run: bool) -> Result<GcReport> {
+        let mut r = GcReport::default();
         for (_, p) in crate::fsutil::files_under(&self.root.join("files"))? {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            if !keep.contains(&name) {
-                bytes += std::fs::metadata(&p)?.len();
-                std::fs::remove_file(&p)?;
-                n += 1;
+            let bytes = std::fs::metadata(&p)?.len();
+            if keep.contains(&name) {
+                r.kept += 1;
+                r.kept_bytes += bytes;
+                continue;
+            }
+            r.dropped.push((name.clone(), bytes));
+            if !dry_run {
+                std::fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
                 for kind in ["deb", "rpm"] {
                     let _ = std::fs::remove_file(self.root.join("records").join(format!("{name}.{kind}.json")));
                 }
             }
         }
-        Ok((n, bytes))
+        Ok(r)
     }
 }
 
@@ -132,13 +164,38 @@ mod tests {
         let sha = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
         let p = c.put(&src, sha).unwrap();
         assert_eq!(c.get(sha, 5).unwrap(), Some(p.clone()));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o444, "cache files are read-only");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
         std::fs::write(&p, b"hellp").unwrap();
         assert_eq!(c.get(sha, 5).unwrap(), None);
         assert!(!p.exists());
         let src = d.path().join("g");
         std::fs::write(&src, b"hello").unwrap();
         c.put(&src, sha).unwrap();
-        assert_eq!(c.gc(&BTreeSet::from([sha.to_string()])).unwrap().0, 0);
-        assert_eq!(c.gc(&BTreeSet::new()).unwrap(), (1, 5));
+        let kept = c.gc(&BTreeSet::from([sha.to_string()]), false).unwrap();
+        assert_eq!((kept.kept, kept.kept_bytes, kept.dropped.len()), (1, 5, 0));
+        let dry = c.gc(&BTreeSet::new(), true).unwrap();
+        assert_eq!((dry.kept, dry.dropped.clone()), (0, vec![(sha.to_string(), 5)]));
+        assert!(c.get(sha, 5).unwrap().is_some(), "a dry run removes nothing");
+        assert_eq!(c.gc(&BTreeSet::new(), false).unwrap().dropped_bytes(), 5);
+        assert!(c.get(sha, 5).unwrap().is_none());
+    }
+
+    #[test]
+    fn keys_that_are_not_digests_are_never_paths() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Cache::open(&d.path().join("cache")).unwrap();
+        // A crafted lock value: with it, get() used to stat, hash and delete this file.
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let crafted = format!("../../{}", "victim");
+        let e = c.get(&crafted, 1).unwrap_err().to_string();
+        assert!(e.contains("is not a sha256"), "{e}");
+        assert!(c.get(&"A".repeat(64), 1).is_err());
+        assert!(c.put(&victim, &crafted).is_err());
+        assert!(victim.exists());
+        assert!(c.record::<String>("deb", &crafted).is_none());
+        assert!(c.put_record("deb", &crafted, &"x").is_err());
     }
 }

@@ -146,7 +146,7 @@ impl Engine {
             image: Some(spec.image.clone()),
             entrypoint: Some(vec!["sleep".into()]),
             cmd: Some(vec!["infinity".into()]),
-            labels: Some([("osrepo".to_string(), spec.label.clone())].into()),
+            labels: Some(owner_labels(&spec.label)),
             env: Some(vec!["DEBIAN_FRONTEND=noninteractive".into(), "LC_ALL=C".into()]),
             host_config: Some(HostConfig {
                 binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
@@ -169,6 +169,33 @@ impl Engine {
         Ok(c)
     }
 
+    /// Remove the osrepo containers of this host whose owning process is gone (killed with
+    /// -9, or before owner labels existed: those are left alone). Returns how many.
+    pub async fn reap_stale(&self) -> usize {
+        let filters = std::collections::HashMap::from([("label".to_string(), vec![OWNER_PID.to_string()])]);
+        let opts =
+            bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let Ok(list) = self.docker.list_containers(Some(opts)).await else { return 0 };
+        let host = hostname();
+        let mut n = 0;
+        for c in list {
+            let labels = c.labels.unwrap_or_default();
+            let pid = labels.get(OWNER_PID).and_then(|p| p.parse::<u32>().ok());
+            let stale = labels.get(OWNER_HOST) == Some(&host) && pid.is_some_and(|p| !crate::publish::reap::alive(p));
+            if let (true, Some(id)) = (stale, c.id) {
+                let opts = RemoveContainerOptionsBuilder::default().force(true).build();
+                if self.docker.remove_container(&id, Some(opts)).await.is_ok() {
+                    tracing::info!(
+                        "removed build container {id} of osrepo process {}, which is gone",
+                        pid.unwrap_or(0)
+                    );
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
     /// Remove every container this process still has (Ctrl-C path).
     pub async fn remove_all(&self) {
         let ids: Vec<String> = self.live.lock().unwrap().iter().cloned().collect();
@@ -178,6 +205,24 @@ impl Engine {
             self.live.lock().unwrap().remove(&id);
         }
     }
+}
+
+/// Labels of a build container: `osrepo` (its job), and the owning process and host so a
+/// later build can remove it when the owner was killed.
+const OWNER_PID: &str = "osrepo.pid";
+const OWNER_HOST: &str = "osrepo.host";
+
+fn owner_labels(label: &str) -> std::collections::HashMap<String, String> {
+    [
+        ("osrepo".to_string(), label.to_string()),
+        (OWNER_PID.to_string(), std::process::id().to_string()),
+        (OWNER_HOST.to_string(), hostname()),
+    ]
+    .into()
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
 }
 
 /// What a build container needs.

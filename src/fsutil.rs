@@ -15,18 +15,35 @@ pub(crate) fn parent_of(p: &Path) -> PathBuf {
     }
 }
 
+/// Create a directory and its missing parents, each one created 0755 whatever the umask
+/// (published trees are served to everyone); existing directories are left as they are.
+pub(crate) fn create_dirs(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let missing: Vec<&Path> = dir.ancestors().take_while(|a| !a.as_os_str().is_empty() && !a.exists()).collect();
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for d in missing {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("cannot set the mode of {}", d.display()))?;
+    }
+    Ok(())
+}
+
 /// Write a file by writing a temporary beside it and renaming, so readers never see a
 /// half-written file and a file that shares an inode with another tree (hard links between
 /// staging and the live output) is never changed in place. Creates the parent directory.
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let dir = parent_of(path);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    create_dirs(&dir)?;
     use std::os::unix::fs::PermissionsExt;
     // World-readable like any file a web server hands out (tempfile alone would give 0600).
     let mut tmp = tempfile::Builder::new()
         .permissions(std::fs::Permissions::from_mode(0o644))
         .tempfile_in(&dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
+    // The mode given at creation is masked by the umask: set it again (umask 077 gave 0600).
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .with_context(|| format!("cannot set the mode of {}", path.display()))?;
     std::io::Write::write_all(&mut tmp, data).with_context(|| format!("cannot write {}", path.display()))?;
     tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
@@ -123,7 +140,7 @@ pub(crate) fn same_content(a: &Path, b: &Path) -> Result<bool> {
 /// Hard-link `src` to `dest` (replacing what is there), copying across filesystems.
 pub(crate) fn link_or_copy(src: &Path, dest: &Path) -> Result<()> {
     if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        create_dirs(parent)?;
     }
     if dest.symlink_metadata().is_ok() {
         std::fs::remove_file(dest).with_context(|| format!("cannot replace {}", dest.display()))?;

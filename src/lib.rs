@@ -15,6 +15,7 @@ pub(crate) mod fsutil;
 pub mod image;
 pub mod index;
 pub mod lock;
+pub mod names;
 pub mod pipeline;
 pub mod plan;
 pub mod publish;

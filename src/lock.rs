@@ -28,6 +28,27 @@ pub struct LockedPackage {
     pub file: String,
 }
 
+impl LockedPackage {
+    /// Check every field against its grammar; `Err((value, why))` names the bad value.
+    pub(crate) fn check(&self) -> std::result::Result<(), (String, String)> {
+        use crate::names;
+        let checks = [
+            // Debian names are a subset of rpm ones.
+            (&self.name, names::rpm_field("name", &self.name)),
+            (&self.version, names::any_version("version", &self.version)),
+            (&self.arch, names::segment("arch", &self.arch)),
+            (&self.repo, names::url("repo", &self.repo)),
+            (&self.url, names::url("url", &self.url)),
+            (&self.sha256, names::sha256("sha256", &self.sha256)),
+            (&self.file, names::file_name("file", &self.file)),
+        ];
+        for (value, c) in checks {
+            c.map_err(|why| (value.clone(), why))?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockedJob {
     /// Digest of what produced this closure (selected specs, distro file, extra repos...).
@@ -119,7 +140,33 @@ impl Lock {
         if lock.version != LOCK_VERSION {
             bail!("{}: lock version {} is not {LOCK_VERSION}", path.display(), lock.version);
         }
+        lock.check(path, &text)?;
         Ok(lock)
+    }
+
+    /// Every field that becomes a path, a cache key or a URL, checked against its grammar;
+    /// the error names the file, line and column, the job and the package.
+    fn check(&self, path: &Path, text: &str) -> Result<()> {
+        let at = |needle: &str| crate::config::validate::place(path, text, needle);
+        for (label, job) in &self.jobs {
+            let label_ok = label
+                .split_once('/')
+                .map(|(d, a)| crate::names::segment("distro", d).and_then(|()| crate::names::segment("arch", a)));
+            if let Err(why) = label_ok.unwrap_or_else(|| Err(format!("job {label:?} is not DISTRO/ARCH"))) {
+                bail!("{}: job {label:?}: {why}", at(label));
+            }
+            for k in job.keys.keys() {
+                if let Err(why) = crate::names::file_name("key file", k) {
+                    bail!("{}: job {label}: {why}", at(k));
+                }
+            }
+            for p in &job.packages {
+                if let Err((value, why)) = p.check() {
+                    bail!("{}: job {label}: package {:?} from {}: {why}", at(&value), p.name, p.repo);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The lockfile text: stable order, one flow mapping per package.
@@ -333,7 +380,7 @@ mod tests {
             LockedJob {
                 inputs: "sha256:ab".into(),
                 resolved: 1767225600,
-                packages: vec![pkg("zz", "1:2.0-1"), pkg("a\"b", "1.0~rc1")],
+                packages: vec![pkg("zz", "1:2.0-1"), pkg("a+b", "1.0~rc1")],
                 modules: Some("---\ndocument: modulemd\n...\n".into()),
                 keys: BTreeMap::from([
                     ("k.asc".to_string(), UpstreamKey::Armored("-----BEGIN PGP\nx\n".to_string())),
@@ -353,8 +400,40 @@ mod tests {
         // one line per package, sorted
         let lines: Vec<&str> = t.lines().filter(|l| l.trim_start().starts_with("- {")).collect();
         assert_eq!(lines.len(), 2);
-        assert!(lines[0].contains("\"a\\\"b\""));
+        assert!(lines[0].contains("{name: \"a+b\""));
         assert!(Lock::load(&d.path().join("missing")).unwrap().jobs.is_empty());
+    }
+
+    /// Writes a one-package lock with `field` set to `value`; returns the load error.
+    fn load_with(field: &str, value: &str) -> String {
+        let mut p = pkg("jq", "1.6-2.1");
+        match field {
+            "name" => p.name = value.into(),
+            "sha256" => p.sha256 = value.into(),
+            "file" => p.file = value.into(),
+            "url" => p.url = value.into(),
+            _ => p.arch = value.into(),
+        }
+        let job =
+            LockedJob { inputs: "x".into(), resolved: 0, packages: vec![p], modules: None, keys: BTreeMap::new() };
+        let l = Lock { version: LOCK_VERSION, jobs: BTreeMap::from([("debian12/amd64".to_string(), job)]) };
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("osrepo.lock");
+        std::fs::write(&path, l.render()).unwrap();
+        Lock::load(&path).unwrap_err().to_string().replace(&d.path().display().to_string(), "D")
+    }
+
+    #[test]
+    fn lock_fields_are_checked_at_load() {
+        let e = load_with("sha256", &format!("../../../../tmp/{}", "a".repeat(48)));
+        assert!(e.starts_with("D/osrepo.lock:10:158: ") && e.contains("is not a sha256"), "{e}");
+        assert!(e.contains("job debian12/amd64: package \"jq\" from http://m/debian"), "{e}");
+        assert!(load_with("sha256", &"A".repeat(64)).contains("is not a sha256"));
+        assert!(load_with("file", "../../x.deb").contains("file \"../../x.deb\" must be a plain file name"));
+        assert!(load_with("file", "a/b.deb").contains("plain file name"));
+        assert!(load_with("name", "../x").contains("name \"../x\""));
+        assert!(load_with("arch", "..").contains("arch \"..\""));
+        assert!(load_with("url", "ftp://x/y.deb").contains("url \"ftp://x/y.deb\""));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use osrepo::config::{distro, PackageSet};
 use osrepo::engine::{Engine, PullPolicy};
 use osrepo::pipeline::{self as build, decide::LockMode, BuildContext};
 use osrepo::plan::{self, PlanOptions};
+use osrepo::publish::lockfile;
 use osrepo::sign::SigningKey;
 
 #[derive(Parser)]
@@ -66,6 +67,9 @@ enum Cmd {
         parts: Vec<PathBuf>,
         #[command(flatten)]
         key: KeyArgs,
+        /// Fail at once when another osrepo holds OUT (default: wait).
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Archives of a tree: NAME-<arch>.tar.gz per arch, NAME-all.tar.gz, sha256sum.txt.
     Pack {
@@ -78,6 +82,9 @@ enum Cmd {
         /// Also write an OCI image layout here: the whole tree as one `FROM scratch` layer.
         #[arg(long)]
         oci: Option<PathBuf>,
+        /// Fail at once when another osrepo holds OUT (default: wait).
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Index an existing tree (like apt-ftparchive, but signed and complete).
     #[command(subcommand)]
@@ -164,7 +171,7 @@ struct BuildArgs {
     #[arg(long)]
     jobs: Option<usize>,
     /// Base URL nodes reach the repository at (written into out/repos/).
-    #[arg(long, default_value = osrepo::emit::DEFAULT_BASE_URL)]
+    #[arg(long, default_value = osrepo::emit::DEFAULT_BASE_URL, value_parser = base_url_arg)]
     base_url: String,
     /// Verify the staged tree (static and install checks) before publishing it.
     #[arg(long)]
@@ -172,6 +179,14 @@ struct BuildArgs {
     /// Node image for `--verify`: DISTRO=REF (repeatable).
     #[arg(long = "node-image", value_name = "DISTRO=REF", requires = "verify")]
     node_images: Vec<String>,
+    /// Fail at once when another osrepo holds --out or the lockfile (default: wait).
+    #[arg(long)]
+    no_wait: bool,
+}
+
+/// `--base-url`: it is written into every node file, so one line, an http(s) or file URL.
+fn base_url_arg(v: &str) -> Result<String, String> {
+    osrepo::names::base_url("base URL", v).map(|()| v.to_string())
 }
 
 #[derive(Args)]
@@ -203,9 +218,15 @@ enum CacheCmd {
     Gc {
         #[arg(long)]
         cache: Option<PathBuf>,
-        /// Locks whose files stay (repeatable; default ./osrepo.lock).
+        /// Locks whose files stay (repeatable; default ./osrepo.lock). Each must exist.
         #[arg(long, default_value = "osrepo.lock")]
         lock: Vec<PathBuf>,
+        /// Remove every cached file (no lock is read).
+        #[arg(long, conflicts_with = "lock")]
+        all: bool,
+        /// Say what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -309,22 +330,15 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Build(a) => cmd_build(a, false).await,
         Cmd::Lock(a) => cmd_build(a, true).await,
         Cmd::Diff { a, b, json } => cmd_diff(&a, &b, json),
-        Cmd::Cache(CacheCmd::Gc { cache, lock }) => {
-            let c = osrepo::cache::Cache::open(&cache.unwrap_or_else(osrepo::cache::Cache::default_dir))?;
-            let mut keep = std::collections::BTreeSet::new();
-            for l in &lock {
-                keep.extend(osrepo::lock::Lock::load(l)?.digests());
-            }
-            let (n, bytes) = c.gc(&keep)?;
-            println!("removed {n} cache entries ({bytes} bytes) that no lock references");
-            Ok(())
-        }
-        Cmd::Merge { out, parts, key } => {
+        Cmd::Cache(CacheCmd::Gc { cache, lock, all, dry_run }) => cmd_cache_gc(cache, &lock, all, dry_run),
+        Cmd::Merge { out, parts, key, no_wait } => {
+            let _held = lockfile::lock(&out, "output", !no_wait)?;
             osrepo::publish::merge::merge(&out, &parts, &key.load()?)?;
             eprintln!("merged {} part(s) into {}", parts.len(), out.display());
             Ok(())
         }
-        Cmd::Pack { out, name, dest, oci } => {
+        Cmd::Pack { out, name, dest, oci, no_wait } => {
+            let _held = lockfile::lock(&out, "output", !no_wait)?;
             let mtime = build::build_date()?.timestamp().max(0) as u64;
             for n in osrepo::publish::pack::pack(&out, &name, &dest, mtime)? {
                 println!("{}", dest.join(n).display());
@@ -368,11 +382,19 @@ async fn cmd_build(a: BuildArgs, lock_only: bool) -> Result<()> {
     let packages = PackageSet::load(&a.config.packages)?;
     let distros = distro::load_many(&a.config.distros, &a.distro)?;
     let jobs = plan::plan(&packages, &distros, &plan_options(&a)?)?;
+    // One writer per output tree and per lockfile, for the whole read-modify-write.
+    let _held_lock = lockfile::lock(&lock_path_of(&a), "lockfile", !a.no_wait)?;
+    let _held_out = if lock_only { None } else { Some(lockfile::lock(&a.out, "output", !a.no_wait)?) };
+    osrepo::publish::reap::stale_dirs(&a.out)?;
     let ctx = build_context(&a, lock_only).await?;
+    if let Ok(engine) = &ctx.engine {
+        engine.reap_stale().await;
+    }
     let started = std::time::Instant::now();
     let result = tokio::select! {
         r = build::build(&ctx, jobs) => r,
-        _ = tokio::signal::ctrl_c() => {
+        sig = stop_signal() => {
+            eprintln!("{sig}: removing the build containers");
             if let Ok(engine) = &ctx.engine {
                 engine.remove_all().await;
             }
@@ -382,6 +404,20 @@ async fn cmd_build(a: BuildArgs, lock_only: bool) -> Result<()> {
     let outcome = result?;
     print!("{}", build::summary_table(&outcome.reports));
     finish(&outcome, &a.out, lock_only, started.elapsed().as_secs_f64())
+}
+
+/// Ctrl-C, SIGTERM or SIGHUP, whichever comes first: its name.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return "interrupted";
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "interrupted",
+        _ = term.recv() => "SIGTERM",
+        _ = hup.recv() => "SIGHUP",
+    }
 }
 
 fn plan_options(a: &BuildArgs) -> Result<PlanOptions> {
@@ -396,10 +432,14 @@ fn plan_options(a: &BuildArgs) -> Result<PlanOptions> {
     Ok(PlanOptions { arches: a.arch.clone(), images, recommends })
 }
 
+/// The lockfile: --lock, or osrepo.lock next to the package list.
+fn lock_path_of(a: &BuildArgs) -> PathBuf {
+    a.lock.clone().unwrap_or_else(|| a.config.packages.parent().unwrap_or(Path::new(".")).join("osrepo.lock"))
+}
+
 async fn build_context(a: &BuildArgs, lock_only: bool) -> Result<BuildContext> {
     let cache_dir = a.cache.clone().unwrap_or_else(osrepo::cache::Cache::default_dir);
-    let lock_path =
-        a.lock.clone().unwrap_or_else(|| a.config.packages.parent().unwrap_or(Path::new(".")).join("osrepo.lock"));
+    let lock_path = lock_path_of(a);
     Ok(BuildContext {
         key: a.key.load()?,
         // Without an engine, only the jobs that need a container fail.
@@ -536,6 +576,31 @@ fn cmd_index_rpm(dir: &Path, key: Option<&Path>, compress: &str, changelog_limit
         osrepo::family::rpm::sign_repomd(&k, dir, date)?;
     }
     eprintln!("indexed {} packages into {}", records.len(), dir.join("repodata").display());
+    Ok(())
+}
+
+/// `osrepo cache gc`: only against locks that exist and parse (a typo must not empty the
+/// cache), or `--all`.
+fn cmd_cache_gc(cache: Option<PathBuf>, locks: &[PathBuf], all: bool, dry_run: bool) -> Result<()> {
+    let c = osrepo::cache::Cache::open(&cache.unwrap_or_else(osrepo::cache::Cache::default_dir))?;
+    let mut keep = std::collections::BTreeSet::new();
+    if !all {
+        for l in locks {
+            if !l.is_file() {
+                bail!("lock {} does not exist; nothing removed (pass --all to empty the cache)", l.display());
+            }
+            let lock = osrepo::lock::Lock::load(l).context("nothing removed")?;
+            println!("keeping the {} files of {} ({} jobs)", lock.digests().len(), l.display(), lock.jobs.len());
+            keep.extend(lock.digests());
+        }
+    }
+    let r = c.gc(&keep, dry_run)?;
+    let verb = if dry_run { "would remove" } else { "removed" };
+    if dry_run {
+        r.dropped.iter().for_each(|(sha, bytes)| println!("{verb} {sha} ({bytes} bytes)"));
+    }
+    println!("kept {} cache entries ({} bytes)", r.kept, r.kept_bytes);
+    println!("{verb} {} cache entries ({} bytes) that no lock references", r.dropped.len(), r.dropped_bytes());
     Ok(())
 }
 

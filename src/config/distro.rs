@@ -240,10 +240,12 @@ impl Distro {
     pub fn parse(path: &Path, text: &str) -> Result<Distro> {
         let mut d: Distro = serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("{}", located(path, &e)))?;
         d.file = path.to_path_buf();
+        super::validate::distro_names(&d, text)?;
         for name in d.upstreams.clone() {
             let repo = d.upstream(&name)?;
             d.extra_repos.push(repo);
         }
+        super::validate::distro_urls(&d, text)?;
         d.validate()?;
         Ok(d)
     }
@@ -372,6 +374,7 @@ pub fn load_all(dir: &Path) -> Result<Vec<Distro>> {
 
 /// One distro by name from a directory; the error lists what exists.
 pub fn load_one(dir: &Path, name: &str) -> Result<Distro> {
+    super::validate::distro_arg(name)?;
     let p = dir.join(format!("{name}.yaml"));
     if !p.exists() {
         let known: Vec<String> = load_all(dir).map(|v| v.into_iter().map(|d| d.name).collect()).unwrap_or_default();

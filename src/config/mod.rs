@@ -3,6 +3,7 @@
 
 pub mod distro;
 pub mod packages;
+pub(crate) mod validate;
 
 use serde::{Deserialize, Serialize};
 

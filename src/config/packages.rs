@@ -136,10 +136,13 @@ impl<'de> Deserialize<'de> for SpecString {
                 if v.is_empty() || v.contains(char::is_whitespace) {
                     return Err(E::custom(format!("package spec {v:?} must be one word (name, or name with a pin)")));
                 }
+                crate::names::spec("package spec", v).map_err(E::custom)?;
                 Ok(SpecString(v.to_string()))
             }
         }
-        d.deserialize_str(V)
+        // Any, not str: a plain `5`, `true` or `null` is a number, bool or null to YAML and is
+        // refused (as "expected a package spec string"), not read as the name "5".
+        d.deserialize_any(V)
     }
 }
 
@@ -333,7 +336,7 @@ mod tests {
 
     #[test]
     fn errors_name_file_line_and_column() {
-        let e = parse("a:\n  - x\nb:\n  c: [1]\n  d: [3]\n  c: [2]\n").unwrap_err().to_string();
+        let e = parse("a:\n  - x\nb:\n  c: [x1]\n  d: [x3]\n  c: [x2]\n").unwrap_err().to_string();
         assert_eq!(e, "packages.yaml:6:3: duplicate group \"c\"");
         let e = parse("a:\n  - x\na:\n  - y\n").unwrap_err().to_string();
         assert!(e.starts_with("packages.yaml:3:1: duplicate group \"a\""), "{e}");
@@ -349,6 +352,21 @@ mod tests {
         assert!(e.starts_with("packages.yaml:1:4: "), "{e}");
         let e = parse("a.b: [x]\n").unwrap_err().to_string();
         assert!(e.contains("without dots"), "{e}");
+    }
+
+    #[test]
+    fn specs_are_package_words_not_options_globs_or_other_yaml_types() {
+        let e = parse("a:\n  - curl\n  - -oDir::State::status=/var/lib/dpkg/status\n").unwrap_err().to_string();
+        assert!(e.starts_with("packages.yaml:3:5: ") && e.contains("not an option"), "{e}");
+        let e = parse("a: [curl, '*']\n").unwrap_err().to_string();
+        assert!(e.starts_with("packages.yaml:1:11: ") && e.contains("glob"), "{e}");
+        let e = parse("a: [\"lib$(id)\"]\n").unwrap_err().to_string();
+        assert!(e.contains("glob or shell"), "{e}");
+        for v in ["null", "~", "true", "5", "1.5"] {
+            let e = parse(&format!("a:\n  - {v}\n")).unwrap_err().to_string();
+            assert!(e.starts_with("packages.yaml:2:5: ") && e.contains("expected a package spec string"), "{v}: {e}");
+        }
+        assert_eq!(parse("a: ['5']\n").unwrap().group("a"), Some(&Group::List(vec!["5".into()])));
     }
 
     #[test]

@@ -238,7 +238,9 @@ fn index_job(
     for p in &r.locked.packages {
         let cached = &r.files[&p.sha256];
         let mut rec = record(cache, &p.sha256, cached)?;
-        let rel = deb::pool_path(COMPONENT, &rec.control, &p.file);
+        let rel = deb::pool_path(COMPONENT, &rec.control, &p.file).with_context(|| {
+            format!("{}: package {} {} from {} ({})", r.job.label(), p.name, p.version, p.repo, p.file)
+        })?;
         place(&repo.join(&rel), cached, &p.sha256, placed, cache).with_context(|| r.job.label())?;
         rec.filename = rel;
         records.push(rec);

@@ -259,15 +259,16 @@ fn index_job(tree: &Path, r: &Ready, cache: &Cache) -> Result<PathBuf> {
     if repo_dir.exists() {
         std::fs::remove_dir_all(&repo_dir).with_context(|| format!("cannot clear {}", repo_dir.display()))?;
     }
-    std::fs::create_dir_all(repo_dir.join("Packages"))?;
+    crate::fsutil::create_dirs(&repo_dir.join("Packages"))?;
     let date = r.date.timestamp().max(0) as u64;
     let arches = d.package_arches_for(r.job.arch);
     let mut records = Vec::new();
     for p in &r.locked.packages {
         let cached = &r.files[&p.sha256];
+        let mut rec = record(cache, &p.sha256, cached)?;
+        check_names(p, &rec).with_context(|| format!("{}: package {} from {}", r.job.label(), p.name, p.repo))?;
         let rel = format!("Packages/{}", p.file);
         cache.link(cached, &repo_dir.join(&rel))?;
-        let mut rec = record(cache, &p.sha256, cached)?;
         if !arches.contains(&rec.arch) {
             bail!("{}: {} is for {}, not {}", r.job.label(), p.file, rec.arch, arches.join(" or "));
         }
@@ -284,6 +285,16 @@ fn index_job(tree: &Path, r: &Ready, cache: &Cache) -> Result<PathBuf> {
     let opts = RepodataOptions { compression: compression(d)?, changelog_limit: 10, revision: date };
     crate::index::rpm::write_repodata(&repo_dir, &records, &extra, &opts)?;
     Ok(repo_dir)
+}
+
+/// The fields of an upstream package that become paths: the file name, the header's name
+/// and arch.
+fn check_names(p: &LockedPackage, rec: &RpmRecord) -> Result<()> {
+    use crate::names;
+    names::file_name("file name", &p.file)
+        .and_then(|()| names::rpm_field("header name", &rec.name))
+        .and_then(|()| names::rpm_field("header arch", &rec.arch))
+        .map_err(anyhow::Error::msg)
 }
 
 /// Upstream package keys into `keys/<distro>/` and `<distro>.repo` for every published

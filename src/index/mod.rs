@@ -12,6 +12,8 @@
 mod compress;
 pub mod deb;
 pub mod modules;
+#[cfg(test)]
+mod mutate_tests;
 pub mod rpm;
 
 pub use compress::decompress;

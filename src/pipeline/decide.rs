@@ -163,6 +163,7 @@ mod tests {
                 ("debian12/amd64".to_string(), "debian12/amd64@7".to_string()),
                 ("debian12/arm64".to_string(), "debian12/arm64@7".to_string()),
             ]),
+            tree: None,
         };
         let locked = |a| planned(a, Source::Lock(entry("sha256:in")));
         // every job locked and recorded with the same digest: nothing to do

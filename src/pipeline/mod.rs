@@ -92,7 +92,7 @@ pub fn build_date() -> Result<DateTime<Utc>> {
 pub async fn build(ctx: &BuildContext, jobs: Vec<Job>) -> Result<BuildOutcome> {
     let lock = Lock::load(&ctx.lock_path)?;
     let planned = plan_sources(ctx, jobs, &lock)?;
-    let state = OutputState::load(&ctx.cache, &ctx.out);
+    let state = OutputState::load(&ctx.cache, &ctx.out).verified(&ctx.out);
     if !ctx.lock_only && ctx.out.is_dir() && decide::up_to_date(&planned, &state, |j, l| ctx.tree_digest(j, l)) {
         return Ok(unchanged(&planned));
     }
@@ -137,7 +137,8 @@ fn work_dir(ctx: &BuildContext) -> Result<tempfile::TempDir> {
     let parent = crate::fsutil::parent_of(&ctx.out);
     std::fs::create_dir_all(&parent).with_context(|| format!("cannot create {}", parent.display()))?;
     tempfile::Builder::new()
-        .prefix(".osrepo-work.")
+        // The owner's pid in the name: a later build removes it once this process is gone.
+        .prefix(&format!(".osrepo-work.{}.", std::process::id()))
         .tempdir_in(&parent)
         .with_context(|| format!("cannot create a work directory in {}", parent.display()))
 }
@@ -239,5 +240,6 @@ async fn publish(ctx: &BuildContext, ready: &[Ready], state: &OutputState) -> Re
         why.with_context(|| format!("nothing was published; {} is unchanged", ctx.out.display()))?;
     }
     staging.commit()?;
+    next.describe(&ctx.out)?;
     next.save(&ctx.cache, &ctx.out)
 }

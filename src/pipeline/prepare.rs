@@ -88,6 +88,10 @@ fn lock_entry(
         let (label, distro, arch) = (job.label(), job.distro.name.clone(), job.arch);
         return Err(super::container::ResolveError::NotInClosure { label, distro, arch, missing }.into());
     }
+    for p in &packages {
+        // Upstream metadata is untrusted: what becomes a path or a URL must fit its grammar.
+        p.check().map_err(|(_, why)| anyhow::anyhow!("package {:?} from {} ({}): {why}", p.name, p.repo, p.url))?;
+    }
     let extras = be.lock_extras(&packages, report)?;
     // The lockfile's order, so that a lock read back compares (and digests) equal.
     packages.sort();

@@ -18,6 +18,11 @@ pub(crate) struct OutputState {
     /// Job label (`debian12/amd64`) → tree digest.
     #[serde(default)]
     pub jobs: BTreeMap<String, String>,
+    /// The digest of the output tree this state describes ([`out_digest`]); a state whose
+    /// tree is not the one at the output path (another cache built there since, a file
+    /// changed) describes nothing.
+    #[serde(default)]
+    pub tree: Option<String>,
 }
 
 impl OutputState {
@@ -30,10 +35,37 @@ impl OutputState {
         cache.put_state(out, self)
     }
 
+    /// This state if `out` is the tree it describes, else the empty state.
+    pub(crate) fn verified(self, out: &Path) -> OutputState {
+        match (&self.tree, out_digest(out)) {
+            (Some(t), Ok(d)) if *t == d => self,
+            _ => OutputState::default(),
+        }
+    }
+
+    /// Record the tree now at `out` as the one this state describes.
+    pub(crate) fn describe(&mut self, out: &Path) -> Result<()> {
+        self.tree = Some(out_digest(out)?);
+        Ok(())
+    }
+
     /// Does the tree of this job differ from what was last published?
     pub fn changed(&self, label: &str, digest: &str) -> bool {
         self.jobs.get(label).map(String::as_str) != Some(digest)
     }
+}
+
+/// The digest of an output tree: every path, the content of every index and node file, and
+/// the size of every package file (packages are checked against the lock when they are
+/// placed; hashing them all on every no-op build would cost more than the build).
+pub(crate) fn out_digest(out: &Path) -> Result<String> {
+    let mut h = Sha256::new();
+    for (rel, p) in crate::fsutil::files_under(out)? {
+        let package = rel.ends_with(".deb") || rel.ends_with(".rpm");
+        let what = if package { std::fs::metadata(&p)?.len().to_string() } else { crate::fsutil::sha256_file(&p)? };
+        h.update(format!("{rel}\0{what}\n").as_bytes());
+    }
+    Ok(hex::encode(h.finalize()))
 }
 
 /// Everything a job's published tree depends on. The field order and the JSON value form
@@ -107,7 +139,7 @@ mod tests {
         let cache = Cache::open(&d.path().join("c")).unwrap();
         let out = d.path().join("out");
         assert_eq!(OutputState::load(&cache, &out), OutputState::default());
-        let s = OutputState { jobs: BTreeMap::from([("debian12/amd64".to_string(), "abc".to_string())]) };
+        let s = OutputState { jobs: BTreeMap::from([("debian12/amd64".to_string(), "abc".to_string())]), tree: None };
         s.save(&cache, &out).unwrap();
         assert_eq!(OutputState::load(&cache, &out), s);
         assert!(!s.changed("debian12/amd64", "abc"));
@@ -116,5 +148,32 @@ mod tests {
         // The file written by earlier versions: {"jobs": {label: digest}}.
         let old: OutputState = serde_json::from_str(r#"{"jobs": {"x/amd64": "d"}}"#).unwrap();
         assert_eq!(old.jobs["x/amd64"], "d");
+    }
+}
+
+#[cfg(test)]
+mod tree_tests {
+    use super::*;
+
+    #[test]
+    fn a_state_describes_only_the_tree_it_was_saved_for() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("out");
+        crate::fsutil::write_atomic(&out.join("debian/dists/bookworm/Release"), b"a").unwrap();
+        crate::fsutil::write_atomic(&out.join("debian/pool/main/j/jq/jq_1_amd64.deb"), b"deb").unwrap();
+        let mut s = OutputState { jobs: BTreeMap::from([("debian12/amd64".into(), "d1".into())]), tree: None };
+        assert_eq!(s.clone().verified(&out), OutputState::default(), "a state without a tree digest describes nothing");
+        s.describe(&out).unwrap();
+        assert_eq!(s.clone().verified(&out), s);
+        // Another build (another cache) rewrote the index: the state no longer describes out/.
+        crate::fsutil::write_atomic(&out.join("debian/dists/bookworm/Release"), b"b").unwrap();
+        assert_eq!(s.clone().verified(&out), OutputState::default());
+        s.describe(&out).unwrap();
+        // A pool file replaced by one of another size, or removed.
+        crate::fsutil::write_atomic(&out.join("debian/pool/main/j/jq/jq_1_amd64.deb"), b"longer").unwrap();
+        assert_eq!(s.clone().verified(&out), OutputState::default());
+        s.describe(&out).unwrap();
+        std::fs::remove_file(out.join("debian/pool/main/j/jq/jq_1_amd64.deb")).unwrap();
+        assert_eq!(s.clone().verified(&out), OutputState::default());
     }
 }

@@ -1,8 +1,10 @@
 //! publish: assemble the new tree beside the output and swap it in at the end, so a failed
 //! or interrupted build leaves the previous output untouched.
 
+pub mod lockfile;
 pub mod merge;
 pub mod pack;
+pub mod reap;
 
 use std::path::{Path, PathBuf};
 
@@ -28,7 +30,7 @@ impl Staging {
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
         }
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        crate::fsutil::create_dirs(&dir)?;
         let st = Staging { out: out.to_path_buf(), dir, done: false };
         if out.exists() {
             if !out.is_dir() {
@@ -104,7 +106,7 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         let dst = to.join(entry.file_name());
         let ft = entry.file_type()?;
         if ft.is_dir() {
-            std::fs::create_dir_all(&dst)?;
+            crate::fsutil::create_dirs(&dst)?;
             copy_tree(&src, &dst)?;
         } else if ft.is_symlink() {
             let target = std::fs::read_link(&src)?;

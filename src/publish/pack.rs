@@ -112,6 +112,8 @@ pub(crate) fn write_archive(dest: &Path, top: &str, files: &[(String, PathBuf)],
 /// `osrepo pack`: NAME-<arch>.tar.gz for each arch in the tree, NAME-all.tar.gz and
 /// sha256sum.txt in `dest`. Archives are compressed in parallel. Returns the archive names.
 pub fn pack(root: &Path, name: &str, dest: &Path, mtime: u64) -> Result<Vec<String>> {
+    // NAME becomes file names in DEST (and the archives' top directory).
+    crate::names::segment("pack --name", name).map_err(anyhow::Error::msg)?;
     if !root.is_dir() {
         bail!("pack: {} is not a directory", root.display());
     }

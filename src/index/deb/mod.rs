@@ -109,11 +109,18 @@ fn push_field(out: &mut String, name: &str, value: &str) {
 pub(crate) fn read_control(path: &Path) -> Result<Paragraph> {
     let read = || -> Result<Paragraph> {
         let file = fs::File::open(path)?;
-        let text = control_text(std::io::BufReader::new(file))?;
+        // The archive readers are third-party code fed untrusted bytes: a panic is an error.
+        let text =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| control_text(std::io::BufReader::new(file))))
+                .map_err(|_| anyhow::anyhow!("malformed package (the archive reader panicked)"))??;
         Paragraph::parse(&text).context("parsing the control file")
     };
     read().with_context(|| format!("reading control data of {}", path.display()))
 }
+
+/// The largest control file indexed (real ones are a few KB; apt's parser breaks on
+/// stanzas of megabytes).
+pub(crate) const MAX_CONTROL: u64 = 1 << 20;
 
 /// The raw text of `control` inside the `control.tar[.gz|.xz|.zst]` member.
 fn control_text(reader: impl Read) -> Result<String> {
@@ -126,8 +133,12 @@ fn control_text(reader: impl Read) -> Result<String> {
             let mut entry = entry?;
             let path = entry.path_bytes().into_owned();
             if path == b"control" || path == b"./control" {
+                // Bounded whatever the tar header says: apt cannot parse a huge stanza.
                 let mut bytes = Vec::new();
-                entry.read_to_end(&mut bytes)?;
+                (&mut *entry).take(MAX_CONTROL + 1).read_to_end(&mut bytes)?;
+                if bytes.len() as u64 > MAX_CONTROL {
+                    bail!("control file is larger than {MAX_CONTROL} bytes");
+                }
                 return String::from_utf8(bytes).context("control file is not UTF-8");
             }
         }
@@ -207,18 +218,29 @@ fn hash_file(path: &Path) -> Result<(u64, String, String, String)> {
 /// where source is the Source field's name (without ` (version)`) or Package,
 /// and prefix is its first letter, or its first 4 characters for names
 /// starting with `lib` (`libc` -> `libc`, `libfoo` -> `libf`).
-pub(crate) fn pool_path(component: &str, control: &Paragraph, basename: &str) -> String {
-    let source = control
-        .get("Source")
-        .and_then(|s| s.split_whitespace().next())
-        .or_else(|| control.get("Package"))
-        .unwrap_or_default();
+///
+/// The fields come from an upstream package: `Package` and the source name must be Debian
+/// package names and the basename a plain file name, else the error names the field, so
+/// no control file can place a file outside the pool.
+pub(crate) fn pool_path(component: &str, control: &Paragraph, basename: &str) -> Result<String> {
+    use crate::names;
+    let package = control.get("Package").unwrap_or_default();
+    names::deb_package("field Package", package).map_err(anyhow::Error::msg)?;
+    let source = match control.get("Source") {
+        Some(s) => {
+            let name = s.split_whitespace().next().unwrap_or_default();
+            names::deb_package("field Source", name).map_err(anyhow::Error::msg)?;
+            name
+        }
+        None => package,
+    };
+    names::file_name("file name", basename).map_err(anyhow::Error::msg)?;
     let prefix: String = if source.starts_with("lib") && source.len() > 3 {
         source.chars().take(4).collect()
     } else {
         source.chars().take(1).collect()
     };
-    format!("pool/{component}/{prefix}/{source}/{basename}")
+    Ok(format!("pool/{component}/{prefix}/{source}/{basename}"))
 }
 
 /// dpkg order of two version strings; unparsable versions sort by text.
@@ -300,7 +322,7 @@ pub fn render_packages_files(text: &str) -> Result<Vec<(String, Vec<u8>)>> {
 /// Write DIR/Packages, DIR/Packages.gz, DIR/Packages.xz as
 /// [`render_packages_files`] makes them. Creates DIR.
 pub fn write_packages_files(dir: &Path, text: &str) -> Result<()> {
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::fsutil::create_dirs(dir)?;
     for (name, bytes) in render_packages_files(text)? {
         crate::fsutil::write_atomic(&dir.join(name), &bytes)?;
     }
@@ -558,7 +580,7 @@ pub fn write_dist(
 ) -> Result<String> {
     check_names(meta, component, by_arch)?;
     let dist_dir = root.join("dists").join(&meta.codename);
-    fs::create_dir_all(&dist_dir).with_context(|| format!("creating {}", dist_dir.display()))?;
+    crate::fsutil::create_dirs(&dist_dir)?;
     for stale in ["InRelease", "Release.gpg"] {
         let path = dist_dir.join(stale);
         match fs::remove_file(&path) {

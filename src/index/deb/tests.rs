@@ -190,7 +190,7 @@ fn build_pool(root: &Path) {
         let ctl = read_control(&deb).unwrap();
         assert_eq!(ctl, Paragraph::parse(control).unwrap());
         let base = deb.file_name().unwrap().to_str().unwrap();
-        let rel = pool_path("main", &ctl, base);
+        let rel = pool_path("main", &ctl, base).unwrap();
         let dest = root.join(&rel);
         fs::create_dir_all(dest.parent().unwrap()).unwrap();
         fs::copy(&deb, &dest).unwrap();
@@ -233,14 +233,30 @@ fn paragraph_errors() {
 #[test]
 fn pool_paths() {
     let p = |t: &str| Paragraph::parse(t).unwrap();
-    assert_eq!(pool_path("main", &p("Package: curl\n"), "curl_1_amd64.deb"), "pool/main/c/curl/curl_1_amd64.deb");
-    assert_eq!(pool_path("main", &p("Package: libcurl4\nSource: curl\n"), "x.deb"), "pool/main/c/curl/x.deb");
-    assert_eq!(pool_path("main", &p("Package: libfoo1\n"), "x.deb"), "pool/main/libf/libfoo1/x.deb");
     assert_eq!(
-        pool_path("contrib", &p("Package: libc6\nSource: libc (2.36-9)\n"), "x.deb"),
+        pool_path("main", &p("Package: curl\n"), "curl_1_amd64.deb").unwrap(),
+        "pool/main/c/curl/curl_1_amd64.deb"
+    );
+    assert_eq!(pool_path("main", &p("Package: libcurl4\nSource: curl\n"), "x.deb").unwrap(), "pool/main/c/curl/x.deb");
+    assert_eq!(pool_path("main", &p("Package: libfoo1\n"), "x.deb").unwrap(), "pool/main/libf/libfoo1/x.deb");
+    assert_eq!(
+        pool_path("contrib", &p("Package: libc6\nSource: libc (2.36-9)\n"), "x.deb").unwrap(),
         "pool/contrib/libc/libc/x.deb"
     );
-    assert_eq!(pool_path("main", &p("Package: lib\n"), "x.deb"), "pool/main/l/lib/x.deb");
+    assert_eq!(pool_path("main", &p("Package: lib\n"), "x.deb").unwrap(), "pool/main/l/lib/x.deb");
+}
+
+#[test]
+fn pool_paths_refuse_names_that_leave_the_pool() {
+    let p = |t: &str| Paragraph::parse(t).unwrap();
+    let e = |t: &str, base: &str| pool_path("main", &p(t), base).unwrap_err().to_string();
+    let err = e("Package: x1\nSource: ../../../../tmp/x\n", "x.deb");
+    assert!(err.contains("field Source \"../../../../tmp/x\" is not a Debian package name"), "{err}");
+    assert!(e("Package: a/b\n", "x.deb").contains("field Package \"a/b\""));
+    assert!(e("Package: ..\n", "x.deb").contains("field Package"));
+    assert!(e("Package: x1\nSource: .. (1.0)\n", "x.deb").contains("field Source"));
+    assert!(e("Version: 1\n", "x.deb").contains("field Package \"\""));
+    assert!(e("Package: x1\n", "../x.deb").contains("file name \"../x.deb\""));
 }
 
 #[test]
@@ -655,4 +671,14 @@ fn apt_accepts_the_repository() {
             release_section(&reference, header).into_iter().filter(|l| l.contains(" main/")).collect();
         assert_eq!(release_section(&release, header), theirs, "{header}");
     }
+}
+
+#[test]
+fn a_control_file_of_megabytes_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let long = " x".repeat(2 << 20);
+    let control = format!("Package: big\nVersion: 1\nArchitecture: all\nDescription: big\n{long}\n");
+    let deb = build_deb(d.path(), &control, "gzip");
+    let e = format!("{:#}", read_control(&deb).unwrap_err());
+    assert!(e.contains("big_1_all.deb") && e.contains("larger than 1048576 bytes"), "{e}");
 }

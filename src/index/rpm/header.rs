@@ -20,7 +20,13 @@ impl RpmRecord {
     pub(crate) fn from_file(root: &Path, rel: &str) -> Result<RpmRecord> {
         check_href(rel)?;
         let path = root.join(rel);
-        read_record(&path, rel).with_context(|| format!("cannot index RPM {}", path.display()))
+        let read = || -> Result<RpmRecord> {
+            super::bounds::check_headers(&path)?;
+            // The rpm crate is fed untrusted bytes: a panic left in it is this file's error.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_record(&path, rel)))
+                .map_err(|_| anyhow::anyhow!("malformed header (the rpm reader panicked)"))?
+        };
+        read().with_context(|| format!("cannot index RPM {}", path.display()))
     }
 }
 

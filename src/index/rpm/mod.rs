@@ -31,6 +31,7 @@
 //! refuses the whole package; no sqlite databases are written (dnf and yum
 //! build their own).
 
+mod bounds;
 mod header;
 mod primary;
 mod repodata;

@@ -117,7 +117,7 @@ pub fn write_repodata(
     opts: &RepodataOptions,
 ) -> Result<String> {
     let repodata = dir.join("repodata");
-    fs::create_dir_all(&repodata).with_context(|| format!("cannot create {}", repodata.display()))?;
+    crate::fsutil::create_dirs(&repodata)?;
     let mut files = render_repodata(records, extra, opts)?;
     let (_, repomd) = files.pop().expect("render_repodata ends with repomd.xml");
     for (rel, bytes) in &files {
