@@ -7,20 +7,11 @@ use common::*;
 use std::path::Path;
 use std::process::Command;
 
-fn distro_file(up: &Path, vendor_pub: &Path) -> String {
-    format!(
-        "name: fixturerpm\nfamily: rpm\nid: fixture\nrelease: \"1\"\nimage: {DNF_IMAGE}\narches: [amd64, arm64]\n\
-         groups: [fixture]\nresolve_on: native\nextra_repos:\n  - name: fixture-upstream\n    url: file:{}\n    key_file: {}\n",
-        up.display(),
-        vendor_pub.display()
-    )
-}
-
 /// The fixture distro with a second, EPEL-like repo signed by its own key.
 fn distro_file_with_epel(up: &Path, vendor_pub: &Path, epel: &Path, epel_pub: &Path) -> String {
     format!(
         "{}  - name: fixture-epel\n    url: file:{}\n    key_file: {}\n",
-        distro_file(up, vendor_pub),
+        rpmfix::distro_file(up, vendor_pub),
         epel.display(),
         epel_pub.display()
     )
@@ -148,8 +139,11 @@ fn one_failing_distro_does_not_stop_the_others() {
     let vendor = new_key("partial-vendor");
     let up = rpmfix::upstream_repo(&dir, &vendor);
     let distros = distros_dir(&dir, |_, t| t);
-    std::fs::write(distros.join("fixturerpm.yaml"), distro_file(&up, &vendor.parent().unwrap().join("osrepo.asc")))
-        .unwrap();
+    std::fs::write(
+        distros.join("fixturerpm.yaml"),
+        rpmfix::distro_file(&up, &vendor.parent().unwrap().join("osrepo.asc")),
+    )
+    .unwrap();
     let packages = dir.join("packages.yaml");
     std::fs::write(&packages, "fixture:\n  - app\ndebian12:\n  - osrepo-no-such-package\n").unwrap();
     let out = dir.join("out");

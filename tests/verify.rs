@@ -178,12 +178,7 @@ fn rpm_tree() -> (PathBuf, PathBuf, PathBuf) {
     let up = rpmfix::upstream_repo(&dir, &vendor);
     let distros = dir.join("distros");
     std::fs::create_dir_all(&distros).unwrap();
-    let d = format!(
-        "name: fixturerpm\nfamily: rpm\nid: fixture\nrelease: \"1\"\nimage: {DNF_IMAGE}\narches: [amd64, arm64]\n\
-         groups: [fixture]\nresolve_on: native\nextra_repos:\n  - name: fixture-upstream\n    url: file:{}\n    key_file: {}\n",
-        up.display(),
-        vendor.parent().unwrap().join("osrepo.asc").display()
-    );
+    let d = rpmfix::distro_file(&up, &vendor.parent().unwrap().join("osrepo.asc"));
     std::fs::write(distros.join("fixturerpm.yaml"), d).unwrap();
     let packages = dir.join("packages.yaml");
     std::fs::write(&packages, "fixture:\n  - app\n  - modpkg\n").unwrap();

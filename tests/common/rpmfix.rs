@@ -186,3 +186,14 @@ pub fn upstream_repo(dir: &Path, vendor_key: &Path) -> PathBuf {
     );
     up
 }
+
+/// The fixture rpm distro file: dnf on the Debian base, the fixture upstream as its only
+/// source (a host directory), signed by `vendor_pub`.
+pub fn distro_file(up: &Path, vendor_pub: &Path) -> String {
+    format!(
+        "name: fixturerpm\nfamily: rpm\nid: fixture\nrelease: \"1\"\nimage: {DNF_IMAGE}\narches: [amd64, arm64]\n\
+         groups: [fixture]\nresolve_on: native\nextra_repos:\n  - name: fixture-upstream\n    url: file:{}\n    key_file: {}\n",
+        up.display(),
+        vendor_pub.display()
+    )
+}
