@@ -74,13 +74,7 @@ fn fixture_rpm_distro_builds_and_installs_for_both_arches() {
     // aliasname exists only as a Provides of realname; epeltool only in the second repo.
     std::fs::write(&packages, "fixture:\n  - app\n  - modpkg\n  - aliasname\n  - epeltool\n").unwrap();
     let out = dir.join("out");
-    let mut c = osrepo();
-    c.args(["build", "fixturerpm", "--arch", "amd64,arm64", "--packages"])
-        .arg(&packages)
-        .arg("--distros")
-        .arg(&distros);
-    c.arg("--out").arg(&out).arg("--key").arg(key());
-    run(&mut c, true);
+    rpmfix::build_both_arches(&packages, &distros, &out);
 
     for basearch in ["x86_64", "aarch64"] {
         check_tree(&out, basearch);

@@ -183,12 +183,7 @@ fn rpm_tree() -> (PathBuf, PathBuf, PathBuf) {
     let packages = dir.join("packages.yaml");
     std::fs::write(&packages, "fixture:\n  - app\n  - modpkg\n").unwrap();
     let out = dir.join("out");
-    let mut c = osrepo();
-    c.args(["build", "fixturerpm", "--arch", "amd64,arm64", "--packages"])
-        .arg(&packages)
-        .arg("--distros")
-        .arg(&distros);
-    run(c.arg("--out").arg(&out).arg("--key").arg(key()), true);
+    rpmfix::build_both_arches(&packages, &distros, &out);
     (dir, distros, packages)
 }
 

@@ -17,7 +17,7 @@ use crate::fsutil::write_atomic;
 use crate::index::deb::{self, DebRecord, Paragraph, ReleaseMeta};
 use crate::lock::LockedPackage;
 use crate::plan::Job;
-use crate::resolve::{apt, specs_file, JOB_DIR};
+use crate::resolve::{apt, JOB_DIR};
 use crate::sign::SigningKey;
 
 /// The deb backend.
@@ -54,13 +54,7 @@ impl Backend for Deb {
 
     fn container_inputs(&self, job: &Job, overrides: &Overrides) -> Result<ContainerInputs> {
         let d = &job.distro;
-        let mut inputs = ContainerInputs {
-            files: vec![
-                ("resolve.sh".to_string(), apt::script().as_bytes().to_vec(), 0o755),
-                ("specs".to_string(), specs_file(&job.specs).into_bytes(), 0o644),
-            ],
-            binds: Vec::new(),
-        };
+        let mut inputs = ContainerInputs::resolver(&apt::script(), job);
         let archive = overrides.mirror.clone().or_else(|| d.mirror.as_ref().and_then(|m| m.archive.clone()));
         let security = overrides.security_mirror.clone().or_else(|| d.mirror.as_ref().and_then(|m| m.security.clone()));
         if archive.is_some() || security.is_some() {

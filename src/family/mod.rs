@@ -51,6 +51,20 @@ pub(crate) struct ContainerInputs {
     pub binds: Vec<String>,
 }
 
+impl ContainerInputs {
+    /// What every resolver container starts with: the family's resolver script and the
+    /// job's specs (the container protocol's `resolve.sh` and `specs`).
+    pub(crate) fn resolver(script: &str, job: &Job) -> ContainerInputs {
+        ContainerInputs {
+            files: vec![
+                ("resolve.sh".to_string(), script.as_bytes().to_vec(), 0o755),
+                ("specs".to_string(), crate::resolve::specs_file(&job.specs).into_bytes(), 0o644),
+            ],
+            binds: Vec::new(),
+        }
+    }
+}
+
 /// Mirror overrides from the command line (they beat the distro file's).
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {

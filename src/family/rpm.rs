@@ -18,7 +18,7 @@ use crate::fsutil::write_atomic;
 use crate::index::rpm::{Compression, RepodataOptions, RpmRecord};
 use crate::lock::{LockedPackage, UpstreamKey};
 use crate::plan::Job;
-use crate::resolve::{dnf, specs_file, JOB_DIR};
+use crate::resolve::{dnf, JOB_DIR};
 use crate::sign::SigningKey;
 
 /// The rpm backend.
@@ -61,13 +61,7 @@ impl Backend for Rpm {
 
     fn container_inputs(&self, job: &Job, _: &Overrides) -> Result<ContainerInputs> {
         let d = &job.distro;
-        let mut inputs = ContainerInputs {
-            files: vec![
-                ("resolve.sh".to_string(), dnf::script().as_bytes().to_vec(), 0o755),
-                ("specs".to_string(), specs_file(&job.specs).into_bytes(), 0o644),
-            ],
-            binds: Vec::new(),
-        };
+        let mut inputs = ContainerInputs::resolver(&dnf::script(), job);
         if !d.repos.is_empty() {
             inputs.files.push(("replace-repos".into(), Vec::new(), 0o644));
             for r in &d.repos {

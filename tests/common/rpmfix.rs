@@ -197,3 +197,10 @@ pub fn distro_file(up: &Path, vendor_pub: &Path) -> String {
         vendor_pub.display()
     )
 }
+
+/// `osrepo build fixturerpm` for amd64 and arm64 with the test's packages and distros.
+pub fn build_both_arches(packages: &Path, distros: &Path, out: &Path) {
+    let mut c = super::osrepo();
+    c.args(["build", "fixturerpm", "--arch", "amd64,arm64", "--packages"]).arg(packages).arg("--distros").arg(distros);
+    run(c.arg("--out").arg(out).arg("--key").arg(super::key()), true);
+}
