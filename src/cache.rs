@@ -75,6 +75,25 @@ impl Cache {
         Ok(None)
     }
 
+    /// The directory a resolver keeps between builds for a job (`debian12/amd64`): apt's
+    /// lists. Created when absent.
+    pub(crate) fn resolver_state(&self, label: &str) -> Result<PathBuf> {
+        let name = label.replace('/', "-");
+        crate::names::file_name("job label", &name).map_err(anyhow::Error::msg)?;
+        let d = self.root.join("resolver").join(name);
+        std::fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;
+        Ok(d)
+    }
+
+    /// The temporary file a download of a file with this checksum grows in (kept across
+    /// attempts and builds, so an interrupted download resumes). `hex` must be a digest.
+    pub(crate) fn partial_path(&self, kind: &str, hex: &str) -> Result<PathBuf> {
+        if !(32..=128).contains(&hex.len()) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            anyhow::bail!("checksum {hex:?} is not a hex digest");
+        }
+        Ok(self.root.join("tmp").join(format!("partial-{kind}-{hex}")))
+    }
+
     /// Move a verified file into the cache (by rename when on the same filesystem).
     pub(crate) fn put(&self, src: &Path, sha256: &str) -> Result<PathBuf> {
         let dest = self.file_path(sha256)?;

@@ -8,6 +8,7 @@
 pub mod arch;
 pub mod cache;
 pub mod config;
+pub mod download;
 pub mod emit;
 pub mod engine;
 pub mod family;
@@ -18,6 +19,7 @@ pub mod lock;
 pub mod names;
 pub mod pipeline;
 pub mod plan;
+pub mod progress;
 pub mod publish;
 pub(crate) mod resolve;
 pub mod sign;

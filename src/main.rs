@@ -22,6 +22,12 @@ use osrepo::sign::SigningKey;
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    /// Warnings and errors only; no progress.
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// More detail (debug logs; twice: trace).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
 }
 
 #[derive(Args, Clone)]
@@ -182,6 +188,9 @@ struct BuildArgs {
     /// Fail at once when another osrepo holds --out or the lockfile (default: wait).
     #[arg(long)]
     no_wait: bool,
+    /// Downloads at once (HTTP connections, over all jobs).
+    #[arg(long, default_value_t = osrepo::download::DEFAULT_CONNECTIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
+    connections: usize,
 }
 
 /// `--base-url`: it is written into every node file, so one line, an http(s) or file URL.
@@ -302,13 +311,8 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("OSREPO_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .init();
     let cli = Cli::parse();
+    init_logging(cli.quiet, cli.verbose);
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -323,6 +327,25 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs on stderr: `OSREPO_LOG` (a tracing filter) beats `-q`/`-v`; colours only on a terminal.
+fn init_logging(quiet: bool, verbose: u8) {
+    use std::io::IsTerminal;
+    osrepo::progress::init(quiet);
+    let level = match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("OSREPO_LOG").unwrap_or_else(|_| level.into()))
+        .with_writer(osrepo::progress::LogWriter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .without_time()
+        .init();
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -454,6 +477,7 @@ async fn build_context(a: &BuildArgs, lock_only: bool) -> Result<BuildContext> {
         lock_path,
         lock_mode: LockMode { locked: a.locked, update: a.update_lock },
         lock_only,
+        downloader: osrepo::download::Downloader::new(a.connections)?,
         jobs: a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
         verify: a
             .verify

@@ -12,6 +12,8 @@ const EPOCH: &str = "1767225600";
 /// These tests watch the engine's event log for container creations: they run one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// A DOCKER_HOST no engine answers: what must work without one does.
+const NO_ENGINE: &str = "unix:///nonexistent/docker.sock";
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -167,8 +169,7 @@ fn lock_then_locked_build_then_noop(env: &Env, cache1: &Path, out1: &Path) -> (B
     assert_eq!(before, stat_tree(out1), "a no-op build touched the tree");
     eprintln!("no-op rebuild: {noop_secs:.2} s");
     // Nothing to do needs no engine: the same no-op with no engine answering.
-    let o =
-        run(env.cmd("build", cache1, &["--out"]).arg(out1).env("DOCKER_HOST", "unix:///nonexistent/docker.sock"), true);
+    let o = run(env.cmd("build", cache1, &["--out"]).arg(out1).env("DOCKER_HOST", NO_ENGINE), true);
     assert!(String::from_utf8_lossy(&o.stdout).contains("up to date"), "{}", String::from_utf8_lossy(&o.stdout));
     (lines, lock_text)
 }
@@ -178,7 +179,8 @@ fn lock_then_locked_build_then_noop(env: &Env, cache1: &Path, out1: &Path) -> (B
 fn reproducible_from_an_empty_cache(env: &Env, out1: &Path, files: usize) -> PathBuf {
     let cache2 = env.dir.join("cache2");
     let out2 = env.dir.join("out2");
-    let o = run(env.cmd("build", &cache2, &["--locked", "--out"]).arg(&out2), true);
+    // No engine: a locked build downloads on the host and starts no container.
+    let o = run(env.cmd("build", &cache2, &["--locked", "--out"]).arg(&out2).env("DOCKER_HOST", NO_ENGINE), true);
     assert_eq!(fetched(&o), files, "an empty cache must fetch every file");
     assert_same_tree(out1, &out2);
     for (out, dest) in [(out1, "pack1"), (out2.as_path(), "pack2")] {
@@ -317,9 +319,10 @@ fn fixture_rpm_lock_then_locked_build() {
     let lock = std::fs::read_to_string(dir.join("osrepo.lock")).unwrap();
     assert!(lock.contains("\"fixturerpm/amd64\":") && lock.contains("\"fixturerpm/arm64\":"), "{lock}");
     assert!(lock.contains("name: \"app\"") && lock.contains("modules: \""), "{lock}");
-    // --locked with an empty cache: every file fetched by URL through the build container.
+    // --locked with an empty cache: every file read through its `file:` repo on the host,
+    // with no engine (so no container).
     let out = dir.join("out");
-    run(cmd("build", "c2", &["--locked", "--out"]).arg(&out), true);
+    run(cmd("build", "c2", &["--locked", "--out"]).arg(&out).env("DOCKER_HOST", NO_ENGINE), true);
     let o = run(cmd("build", "c2", &["--out"]).arg(&out), true);
     assert!(String::from_utf8_lossy(&o.stdout).contains("up to date"), "{}", String::from_utf8_lossy(&o.stdout));
     let out_b = dir.join("out-b");

@@ -47,8 +47,33 @@ impl std::fmt::Display for Family {
 #[derive(Debug, Default)]
 pub(crate) struct ContainerInputs {
     pub files: Vec<UploadFile>,
-    /// `host:container:ro` bind mounts.
-    pub binds: Vec<String>,
+    /// Read-only bind mounts.
+    pub binds: Vec<Bind>,
+}
+
+/// A host directory mounted into the build container: read-only for a `file:` repo (its
+/// `file:` URLs are read on the host through the same mapping), writable for the resolver's
+/// state kept in the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Bind {
+    pub host: PathBuf,
+    pub inside: String,
+    pub writable: bool,
+}
+
+impl Bind {
+    /// The engine's spelling, `host:inside:ro` (or `:rw`).
+    pub(crate) fn spec(&self) -> String {
+        format!("{}:{}:{}", self.host.display(), self.inside, if self.writable { "rw" } else { "ro" })
+    }
+
+    /// The host path of a path inside the container, when it is under this mount and
+    /// stays there (no `..`).
+    pub(crate) fn host_path(&self, inside: &str) -> Option<PathBuf> {
+        let rest = inside.strip_prefix(&self.inside)?.strip_prefix('/')?;
+        let rel = Path::new(rest);
+        rel.components().all(|c| matches!(c, std::path::Component::Normal(_))).then(|| self.host.join(rel))
+    }
 }
 
 impl ContainerInputs {
@@ -190,13 +215,13 @@ pub(crate) fn read_key_file(d: &Distro, r: &ExtraRepo) -> Result<Option<Vec<u8>>
 
 /// A `file:` extra repo is a host directory mounted read-only into the build container:
 /// adds the bind and returns the path inside (None for network repos).
-pub(crate) fn mount_file_repo(d: &Distro, r: &ExtraRepo, binds: &mut Vec<String>) -> Result<Option<String>> {
+pub(crate) fn mount_file_repo(d: &Distro, r: &ExtraRepo, binds: &mut Vec<Bind>) -> Result<Option<String>> {
     let Some(host) = r.host_dir() else { return Ok(None) };
     let host = std::fs::canonicalize(&host).with_context(|| {
         format!("{}: extra repo {}: directory {} does not exist", d.file.display(), r.name, host.display())
     })?;
     let inside = format!("{}/{}", crate::resolve::EXTRA_DIR, r.name);
-    binds.push(format!("{}:{inside}:ro", host.display()));
+    binds.push(Bind { host, inside: inside.clone(), writable: false });
     Ok(Some(inside))
 }
 

@@ -34,11 +34,12 @@ fn list(missing: &[(String, String)]) -> String {
 }
 
 /// Make sure the job's build image is there and start its build container.
-pub async fn start(ctx: &BuildContext, job: &Job, binds: Vec<String>) -> Result<Container> {
+pub(crate) async fn start(ctx: &BuildContext, job: &Job, binds: &[crate::family::Bind]) -> Result<Container> {
     let label = job.label();
     let engine = ctx.engine()?;
     let arch = job.container_arch();
     engine.ensure_image(&job.image, arch, ctx.pull).await.with_context(|| format!("{label}: build image"))?;
+    let binds = binds.iter().map(crate::family::Bind::spec).collect();
     let spec = ContainerSpec { image: job.image.clone(), arch, binds, network: None, label };
     engine.start(&spec).await
 }

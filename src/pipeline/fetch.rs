@@ -1,18 +1,20 @@
 //! fetch: get every file of a closure into the cache, checked against the checksum and size
 //! the upstream's signed metadata (or the lock) gives. Files the cache has are not fetched;
-//! the others are downloaded inside a build container (curl or apt-helper, `file:` URLs
-//! copied), then verified and stored under their sha256. One path for resolving and for
-//! locked builds.
+//! the others are downloaded on the host by `download` (`file:` URLs of mounted repos read
+//! through their mounts). One path for resolving and for locked builds: neither needs a
+//! container to fetch.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
 use super::BuildContext;
-use crate::engine::Container;
+use crate::download::{Item, Location, Mismatch};
+use crate::family::Bind;
 use crate::lock::LockedPackage;
 use crate::plan::Job;
-use crate::resolve::{percent_decode, Artifact, Checksum, FETCH_SCRIPT, JOB_DIR, WORK_DIR};
+use crate::progress::Bar;
+use crate::resolve::{percent_decode, Artifact, Checksum};
 
 /// One file to have.
 #[derive(Debug, Clone)]
@@ -57,21 +59,9 @@ pub(crate) struct Have {
     pub fetched: bool,
 }
 
-/// Where missing files are downloaded: a build container already running, or one started
-/// for the purpose (and removed again).
-pub(crate) enum Via<'a> {
-    Running(&'a Container),
-    Start,
-}
-
-/// Every wanted file, in order, from the cache or fetched into it and verified.
-pub(crate) async fn fetch_verified(
-    ctx: &BuildContext,
-    job: &Job,
-    via: Via<'_>,
-    wants: &[Want],
-    dir: &Path,
-) -> Result<Vec<Have>> {
+/// Every wanted file, in order, from the cache or downloaded into it and verified. `binds`
+/// are the job's mounts: `file:` URLs point into them.
+pub(crate) async fn fetch_verified(ctx: &BuildContext, job: &Job, wants: &[Want], binds: &[Bind]) -> Result<Vec<Have>> {
     let mut have: Vec<Option<Have>> = Vec::with_capacity(wants.len());
     for w in wants {
         have.push(match &w.checksum {
@@ -82,86 +72,91 @@ pub(crate) async fn fetch_verified(
         });
     }
     let missing: Vec<usize> = (0..wants.len()).filter(|i| have[*i].is_none()).collect();
-    if !missing.is_empty() {
-        let kind = if wants[missing[0]].from_lock { "locked files" } else { "files" };
-        tracing::info!("{}: fetching {} {kind} of {} the cache lacks", job.label(), missing.len(), wants.len());
-        let need: Vec<&Want> = missing.iter().map(|i| &wants[*i]).collect();
-        let got = match via {
-            Via::Running(c) => download(ctx, job, c, &need, dir).await?,
-            Via::Start => {
-                // The job's mounts: locked `file:` URLs point into them.
-                let inputs = crate::family::backend(job.distro.family).container_inputs(job, &ctx.overrides)?;
-                let c = super::container::start(ctx, job, inputs.binds).await?;
-                let r = download(ctx, job, &c, &need, dir).await;
-                c.remove().await;
-                r?
+    if missing.is_empty() {
+        return Ok(have.into_iter().flatten().collect());
+    }
+    let label = job.label();
+    let kind = if wants[missing[0]].from_lock { "locked files" } else { "files" };
+    let items = missing
+        .iter()
+        .map(|i| item(&wants[*i], binds))
+        .collect::<Result<Vec<_>>>()
+        .with_context(|| format!("{label}: {kind}"))?;
+    let total: u64 = items.iter().map(|i| i.size).sum();
+    tracing::info!(
+        "{label}: downloading {} {kind} of {} the cache lacks ({:.1} MiB)",
+        items.len(),
+        wants.len(),
+        total as f64 / 1048576.0
+    );
+    let bar = Bar::bytes(&format!("{label}: downloading"), total);
+    let got = ctx.downloader.fetch_all(&ctx.cache, &items, &bar).await;
+    tracing::info!("{label}: downloaded {}", bar.finish());
+    let source = if kind == "files" { "the upstream metadata" } else { "the lock" };
+    let mut failed = Vec::new();
+    for (i, r) in missing.into_iter().zip(got) {
+        match r {
+            Ok(f) => have[i] = Some(Have { sha256: f.sha256, path: f.path, fetched: true }),
+            Err(e) if e.downcast_ref::<Mismatch>().is_some() => {
+                failed.push(format!("\n  {} does not match {source}: {e:#}", wants[i].what));
             }
-        };
-        for (i, h) in missing.into_iter().zip(got) {
-            have[i] = Some(h);
+            Err(e) => failed.push(format!("\n  {} cannot be fetched: {e:#}", wants[i].what)),
         }
+    }
+    if !failed.is_empty() {
+        bail!("{label}: {} of the {kind} failed:{}", failed.len(), failed.concat());
     }
     Ok(have.into_iter().flatten().collect())
 }
 
-/// Download `need` in the container, verify each and move it into the cache.
-async fn download(ctx: &BuildContext, job: &Job, c: &Container, need: &[&Want], dir: &Path) -> Result<Vec<Have>> {
-    let label = job.label();
-    let got = dir.join("fetched");
-    let urls: Vec<&str> = need.iter().map(|w| w.url.as_str()).collect();
-    let failed = fetch_in(c, &urls, &got).await?;
-    if !failed.is_empty() {
-        let kind = if need[0].from_lock { "locked files" } else { "files" };
-        let lines: Vec<String> = failed.iter().map(|(i, why)| format!("\n  {}: {why}", need[*i].what)).collect();
-        bail!("{label}: {kind} cannot be fetched:{}", lines.concat());
-    }
-    let mut out = Vec::with_capacity(need.len());
-    for (i, w) in need.iter().enumerate() {
-        let path = got.join(format!("f{i}"));
-        let source = if w.from_lock { "the lock" } else { "the upstream metadata" };
-        w.checksum.verify(&path, w.size).with_context(|| format!("{label}: {} does not match {source}", w.what))?;
-        let sha256 = match &w.checksum {
-            Checksum::Sha256(h) => h.clone(),
-            _ => crate::fsutil::sha256_file(&path)?,
-        };
-        let path = ctx.cache.put(&path, &sha256)?;
-        out.push(Have { sha256, path, fetched: true });
-    }
-    Ok(out)
+/// The download of one wanted file.
+fn item(w: &Want, binds: &[Bind]) -> Result<Item> {
+    Ok(Item {
+        location: location(&w.url, binds).with_context(|| w.what.clone())?,
+        size: w.size,
+        checksum: w.checksum.clone(),
+    })
 }
 
-/// Download `urls` inside a running build container into `dest` as `f0`, `f1`, ...
-/// Returns the indexes that failed, with why.
-async fn fetch_in(container: &Container, urls: &[&str], dest: &Path) -> Result<Vec<(usize, String)>> {
-    let mut list = String::new();
-    for (i, url) in urls.iter().enumerate() {
-        let url = match url.strip_prefix("file:") {
-            Some(path) => format!("file:{}", percent_decode(path)),
-            None => url.to_string(),
-        };
-        list.push_str(&format!("{url} f{i}\n"));
+/// Where a URL is read from: http(s) as it is; `file:` through the mount it points into
+/// (a path outside every mount is refused, whatever the lock or the resolver says).
+pub(crate) fn location(url: &str, binds: &[Bind]) -> Result<Location> {
+    if let Some(rest) = url.strip_prefix("file:") {
+        let path = percent_decode(rest.strip_prefix("//").unwrap_or(rest));
+        return binds
+            .iter()
+            .find_map(|b| b.host_path(&path))
+            .map(Location::Local)
+            .with_context(|| format!("{url}: not inside a mounted file: repo"));
     }
-    let files = vec![
-        ("fetch.sh".to_string(), FETCH_SCRIPT.as_bytes().to_vec(), 0o755),
-        ("fetch.list".to_string(), list.into_bytes(), 0o644),
-    ];
-    container.upload(JOB_DIR, &files).await?;
-    let run = container.exec(&["sh", &format!("{JOB_DIR}/fetch.sh")]).await?;
-    let outdir = dest.with_extension("out");
-    container.copy_out(&format!("{WORK_DIR}/out"), &outdir).await?;
-    let failed = std::fs::read_to_string(outdir.join("failed.tsv")).unwrap_or_default();
-    let mut out: Vec<(usize, String)> = failed
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .filter_map(|(f, why)| Some((f.strip_prefix('f')?.parse().ok()?, why.to_string())))
-        .filter(|(i, _)| *i < urls.len())
-        .collect();
-    if run.code != 0 && out.is_empty() {
-        bail!("the fetch script failed (exit {}): {}", run.code, run.output.lines().last().unwrap_or(""));
+    let parsed = reqwest::Url::parse(url).with_context(|| format!("{url:?} is not a URL"))?;
+    match parsed.scheme() {
+        "http" | "https" => Ok(Location::Http(parsed)),
+        s => bail!("{url}: the {s}: scheme is not supported (http, https, file)"),
     }
-    if out.is_empty() {
-        container.copy_out(&format!("{WORK_DIR}/files"), dest).await?;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_urls_map_through_their_mount_and_stay_inside_it() {
+        let binds = vec![Bind { host: PathBuf::from("/srv/extra"), inside: "/osrepo/extra/x".into(), writable: false }];
+        let l = location("file:/osrepo/extra/x/pool/a_1%2b2_all.deb", &binds).unwrap();
+        assert_eq!(l, Location::Local(PathBuf::from("/srv/extra/pool/a_1+2_all.deb")));
+        let l = location("file:///osrepo/extra/x/Packages/b.rpm", &binds).unwrap();
+        assert_eq!(l, Location::Local(PathBuf::from("/srv/extra/Packages/b.rpm")));
+        for bad in [
+            "file:/osrepo/extra/x/../../../etc/shadow",
+            "file:/osrepo/extra/x%2f..%2f..%2fetc/shadow",
+            "file:/osrepo/extra/xy/a.deb",
+            "file:/etc/shadow",
+            "ftp://h/a.deb",
+            "gopher",
+        ] {
+            assert!(location(bad, &binds).is_err(), "{bad}");
+        }
+        assert!(matches!(location("https://h/p/a.deb", &binds).unwrap(), Location::Http(_)));
     }
-    out.sort();
-    Ok(out)
 }

@@ -53,6 +53,8 @@ pub struct BuildContext {
     pub lock_mode: LockMode,
     /// `osrepo lock`: resolve and fetch, write the lock, publish nothing.
     pub lock_only: bool,
+    /// The host-side fetcher (one HTTP client for every job).
+    pub downloader: crate::download::Downloader,
     /// `build --verify`: static and install checks of the staged tree before the swap.
     pub verify: Option<crate::verify::Gate>,
 }

@@ -7,9 +7,9 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::decide::Source;
-use super::fetch::{fetch_verified, Have, Via, Want};
+use super::fetch::{fetch_verified, Have, Want};
 use super::BuildContext;
-use crate::family::{backend, Backend, Ready, Report};
+use crate::family::{backend, Backend, Bind, Ready, Report};
 use crate::lock::{LockedJob, LockedPackage};
 use crate::plan::Job;
 
@@ -21,27 +21,29 @@ pub(crate) async fn prepare(
     source: Source,
     dir: &Path,
 ) -> Result<Ready> {
+    let be = backend(job.distro.family);
+    let inputs_c = be.container_inputs(job, &ctx.overrides)?;
     match source {
         Source::Lock(locked) => {
             let wants: Vec<Want> = locked.packages.iter().map(Want::locked).collect();
-            let have = fetch_verified(ctx, job, Via::Start, &wants, dir).await?;
+            let have = fetch_verified(ctx, job, &wants, &inputs_c.binds).await?;
             Ok(ready(job, locked, &have))
         }
         Source::Resolve => {
             tracing::info!("{}: resolving in {}", job.label(), job.image);
-            let be = backend(job.distro.family);
-            let inputs_c = be.container_inputs(job, &ctx.overrides)?;
-            let c = super::container::start(ctx, job, inputs_c.binds).await?;
-            let result = async {
-                let report = super::container::resolve_in(&c, be, job, &inputs_c.files, dir).await?;
-                let wants: Vec<Want> = report.artifacts.iter().map(Want::upstream).collect();
-                let have = fetch_verified(ctx, job, Via::Running(&c), &wants, dir).await?;
-                let locked = lock_entry(ctx, be, job, inputs, &report, &have)?;
-                Ok(ready(job, locked, &have))
-            }
-            .await;
+            // The resolver's state (apt's lists) persists in the cache, one build at a time.
+            let state = ctx.cache.resolver_state(&job.label())?;
+            let _held = crate::publish::lockfile::lock(&state, "resolver state", true)?;
+            let mut binds = inputs_c.binds.clone();
+            binds.push(Bind { host: state, inside: crate::resolve::STATE_DIR.to_string(), writable: true });
+            let c = super::container::start(ctx, job, &binds).await?;
+            let report = super::container::resolve_in(&c, be, job, &inputs_c.files, dir).await;
             c.remove().await;
-            result
+            let report = report?;
+            let wants: Vec<Want> = report.artifacts.iter().map(Want::upstream).collect();
+            let have = fetch_verified(ctx, job, &wants, &inputs_c.binds).await?;
+            let locked = lock_entry(ctx, be, job, inputs, &report, &have)?;
+            Ok(ready(job, locked, &have))
         }
     }
 }

@@ -38,6 +38,22 @@ fn flock(f: &File, nonblocking: bool) -> std::io::Result<()> {
     }
 }
 
+/// The exclusive lock of the file `path` itself (created if absent), or None when another
+/// holder has it. For short-lived locks that callers poll (a download in progress).
+pub(crate) fn try_hold(path: &Path) -> Result<Option<File>> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open the lock {}", path.display()))?;
+    match flock(&f, true) {
+        Ok(()) => Ok(Some(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot lock {}", path.display())),
+    }
+}
+
 /// Take the exclusive lock of `target` (what: "output", "lockfile", for messages). When
 /// another process holds it: with `wait`, say so on stderr and wait; without, fail at once.
 pub fn lock(target: &Path, what: &str, wait: bool) -> Result<Held> {

@@ -18,8 +18,27 @@ use crate::config::Distro;
 
 /// The resolver script (POSIX sh). Arguments: ARCH RECOMMENDS(true|false); specs in job/specs.
 pub(crate) fn script() -> String {
-    SCRIPT.replace("__ARCH_SOURCES__", ARCH_SOURCES)
+    SCRIPT.replace("__ARCH_SOURCES__", ARCH_SOURCES).replace("__INDEX_STANZAS__", INDEX_STANZAS)
 }
+
+/// Write to `$W/out/show.txt` the Package, Filename, Size and SHA256 of every stanza of the
+/// verified indexes in `$L` of a package the closure (`$W/out/uris.txt`) names: one awk pass
+/// instead of an `apt-cache show` of hundreds of arguments.
+pub(crate) const INDEX_STANZAS: &str = r#"awk '
+  function flush() {
+    if (pkg in want) printf "Package: %s\nFilename: %s\nSize: %s\nSHA256: %s\n\n", pkg, f, size, sha
+    pkg = ""; f = ""; size = ""; sha = ""
+  }
+  FNR == NR { split($2, p, "_"); want[p[1]] = 1; next }
+  FNR == 1 { flush() }
+  /^Package: / { pkg = $2 }
+  /^Filename: / { f = $2 }
+  /^Size: / { size = $2 }
+  /^SHA256: / { sha = $2 }
+  /^$/ { flush() }
+  END { flush() }
+' "$W/out/uris.txt" $(ls "$L"/*_Packages 2>/dev/null) > "$W/out/show.txt"
+"#;
 
 /// Keep only the deb822 stanzas that serve `$ARCH` (no `Architectures:` field, or one that
 /// names it): apt fetches the Release files of every stanza, even one restricted to another
@@ -51,7 +70,12 @@ REC=$2
 J=/osrepo/job
 W=/osrepo/work
 rm -rf "$W"
-mkdir -p "$W/lists/partial" "$W/archives/partial" "$W/state" "$W/out" "$W/files"
+# The lists persist in osrepo's cache when it mounts a state directory: apt then sends
+# conditional requests and fetches only the indexes that changed.
+L=$W/lists
+STATE=/osrepo/state
+[ -d "$STATE" ] && L=$STATE/lists
+mkdir -p "$L/partial" "$W/archives/partial" "$W/state" "$W/out"
 : > "$W/state/status"
 if [ -f "$J/replace-sources" ]; then
   rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*
@@ -65,8 +89,9 @@ __ARCH_SOURCES__if [ -f "$J/key-urls" ]; then
     /usr/lib/apt/apt-helper download-file "$url" "$J/keys/$name.asc" || { echo "osrepo: cannot fetch the key of extra repo $name from $url" >&2; exit 4; }
   done < "$J/key-urls"
 fi
-set -- -o "Dir::State::Lists=$W/lists" -o "Dir::State::status=$W/state/status" \
-  -o "Dir::Cache::archives=$W/archives" -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=" \
+set -- -o "Dir::State::Lists=$L" -o "Dir::State::status=$W/state/status" \
+  -o "Dir::Cache::archives=$W/archives" -o "Dir::Cache::pkgcache=$W/pkgcache.bin" -o "Dir::Cache::srcpkgcache=$W/srcpkgcache.bin" \
+  -o "Acquire::GzipIndexes=false" -o "Acquire::PDiffs=false" \
   -o "APT::Architecture=$ARCH" -o "APT::Architectures::=$ARCH" \
   -o "APT::Install-Recommends=$REC" -o "APT::Sandbox::User=root" -o "Acquire::Languages=none" \
   -o "Debug::NoLocking=1" -o "Acquire::Retries=3"
@@ -82,9 +107,9 @@ if grep -Eq '^(E: |W: (GPG error|Failed to fetch|Some index files failed|The rep
   exit 5
 fi
 SPECS=$(cat "$J/specs")
-echo "osrepo: checking $(echo "$SPECS" | wc -w) requested packages"
+echo "osrepo: resolving $(echo "$SPECS" | wc -w) requested packages"
 # shellcheck disable=SC2086
-if ! apt-get "$@" -q -s install $SPECS > "$W/out/sim.log" 2>&1; then
+if ! apt-get "$@" -q -y --print-uris install $SPECS > "$W/out/uris.raw" 2> "$W/out/sim.log"; then
   : > "$W/out/missing.tsv"
   for s in $SPECS; do
     if ! apt-get "$@" -q -s install "$s" > "$W/out/one.log" 2>&1; then
@@ -94,24 +119,15 @@ if ! apt-get "$@" -q -s install $SPECS > "$W/out/sim.log" 2>&1; then
   done
   if [ ! -s "$W/out/missing.tsv" ]; then
     grep '^E: ' "$W/out/sim.log" | sed 's/^E: /*\t/' > "$W/out/missing.tsv" || true
-    cat "$W/out/sim.log" >&2
+    cat "$W/out/uris.raw" "$W/out/sim.log" >&2
   fi
   cat "$W/out/missing.tsv" >&2
   exit 3
 fi
-# shellcheck disable=SC2086
-apt-get "$@" -q -y --print-uris install $SPECS > "$W/out/uris.raw"
 grep "^'" "$W/out/uris.raw" > "$W/out/uris.txt" || true
-# apt prints MD5Sum (or nothing, for some security-suite files) there: take every file's
-# SHA256 from the verified index instead, in one apt-cache call.
-: > "$W/out/show.args"
-while read -r url file size hash; do
-  name=${file%%_*}; rest=${file#*_}; ver=$(echo "${rest%_*}" | sed 's/%3[aA]/:/g'); arch=${rest##*_}; arch=${arch%.deb}
-  if [ "$arch" = all ]; then echo "$name=$ver"; else echo "$name:$arch=$ver"; fi >> "$W/out/show.args"
-done < "$W/out/uris.txt"
-# shellcheck disable=SC2046
-apt-cache "$@" show $(cat "$W/out/show.args") > "$W/out/show.txt"
-echo "osrepo: closure of $(grep -c "^'" "$W/out/uris.txt") files"
+# apt prints MD5Sum (or nothing, for some security-suite files) there: every file's SHA256
+# comes from the indexes apt just verified, in one pass over them.
+__INDEX_STANZAS__echo "osrepo: closure of $(grep -c "^'" "$W/out/uris.txt") files"
 "#;
 
 /// deb822 sources for the image's own repos with mirror overrides applied.

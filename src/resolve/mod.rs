@@ -6,56 +6,22 @@
 pub mod apt;
 pub mod dnf;
 
-use std::path::Path;
-
 use anyhow::{bail, Context, Result};
-use md5::Md5;
-use sha2::{Sha256, Sha512};
 
 use crate::config::PackageSpec;
-use crate::fsutil::hash_file;
 
 /// The container protocol both families share. Where the job's files are uploaded, and
 /// where the script works, inside the build container.
 pub(crate) const JOB_DIR: &str = "/osrepo/job";
 pub(crate) const WORK_DIR: &str = "/osrepo/work";
+/// Mount point of the resolver's state kept in the cache between builds (apt's lists).
+pub(crate) const STATE_DIR: &str = "/osrepo/state";
 /// Mount point of `file:` extra repos.
 pub(crate) const EXTRA_DIR: &str = "/osrepo/extra";
 
 /// Exit code the scripts use for "some requested packages cannot be resolved"; the specs and
 /// why are in `WORK_DIR/out/missing.tsv`.
 pub(crate) const EXIT_MISSING: i64 = 3;
-
-/// Fetch files by URL inside a build container: `job/fetch.list` holds `URL NAME`
-/// lines; files land in `work/files/NAME`, failures in `work/out/failed.tsv`.
-pub(crate) const FETCH_SCRIPT: &str = r#"#!/bin/sh
-set -u
-W=/osrepo/work
-rm -rf "$W"
-mkdir -p "$W/files" "$W/out"
-: > "$W/out/failed.tsv"
-while read -r url name; do
-  dest="$W/files/$name"
-  case "$url" in
-    file://*) cp "${url#file://}" "$dest" 2>/dev/null || printf '%s	cannot copy %s
-' "$name" "$url" >> "$W/out/failed.tsv" ;;
-    file:*) cp "${url#file:}" "$dest" 2>/dev/null || printf '%s	cannot copy %s
-' "$name" "$url" >> "$W/out/failed.tsv" ;;
-    *)
-      if command -v curl >/dev/null 2>&1; then
-        curl -fsSL --retry 3 -o "$dest" "$url" 2>/dev/null || printf '%s	download failed (gone upstream?)
-' "$name" >> "$W/out/failed.tsv"
-      elif [ -x /usr/lib/apt/apt-helper ]; then
-        /usr/lib/apt/apt-helper download-file "$url" "$dest" >/dev/null 2>&1 || printf '%s	download failed (gone upstream?)
-' "$name" >> "$W/out/failed.tsv"
-      else
-        printf '%s	no downloader (curl or apt-helper) in the build image
-' "$name" >> "$W/out/failed.tsv"
-      fi ;;
-  esac
-done < /osrepo/job/fetch.list
-echo "osrepo: fetched $(ls "$W/files" | wc -l) files"
-"#;
 
 /// One file of a closure, as the upstream's signed metadata describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,22 +66,13 @@ impl Checksum {
         Ok(c)
     }
 
-    /// Check a file against this checksum and a size; the error names the file and both values.
-    pub(crate) fn verify(&self, path: &Path, size: u64) -> Result<()> {
-        let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-        if meta.len() != size {
-            bail!("{}: size {} but the upstream metadata says {size}", path.display(), meta.len());
+    /// The kind's name in file names and messages.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Checksum::Md5(_) => "md5",
+            Checksum::Sha256(_) => "sha256",
+            Checksum::Sha512(_) => "sha512",
         }
-        let got = match self {
-            Checksum::Md5(_) => hash_file::<Md5>(path)?,
-            Checksum::Sha256(_) => hash_file::<Sha256>(path)?,
-            Checksum::Sha512(_) => hash_file::<Sha512>(path)?,
-        };
-        let want = self.hex();
-        if got != want {
-            bail!("{}: checksum {got} but the upstream metadata says {want}", path.display());
-        }
-        Ok(())
     }
 
     pub(crate) fn hex(&self) -> &str {
@@ -166,18 +123,5 @@ mod tests {
             checksum: Checksum::Md5("0".repeat(32)),
         };
         assert_eq!(a.pool_name(), "curl_7.88.1-10+deb12u5_amd64.deb");
-    }
-
-    #[test]
-    fn verify_detects_corruption() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("f");
-        std::fs::write(&p, b"hello").unwrap();
-        let good = Checksum::Sha256("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824".into());
-        good.verify(&p, 5).unwrap();
-        assert!(good.verify(&p, 6).is_err());
-        std::fs::write(&p, b"hellp").unwrap();
-        let e = good.verify(&p, 5).unwrap_err().to_string();
-        assert!(e.contains("checksum"), "{e}");
     }
 }
