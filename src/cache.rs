@@ -82,7 +82,8 @@ impl Cache {
         crate::names::file_name("job label", &name).map_err(anyhow::Error::msg)?;
         let d = self.root.join("resolver").join(name);
         std::fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;
-        Ok(d)
+        // Absolute: it is mounted into the build container.
+        std::fs::canonicalize(&d).with_context(|| format!("cannot resolve {}", d.display()))
     }
 
     /// The temporary file a download of a file with this checksum grows in (kept across
@@ -173,6 +174,16 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolver_state_is_an_absolute_directory_per_job_even_for_a_relative_cache() {
+        let rel = PathBuf::from(format!("target/cache-test-{}", std::process::id()));
+        let c = Cache::open(&rel).unwrap();
+        let p = c.resolver_state("debian12/amd64").unwrap();
+        assert!(p.is_absolute() && p.is_dir() && p.ends_with("resolver/debian12-amd64"), "{}", p.display());
+        assert!(c.resolver_state("..").is_err() && c.resolver_state("").is_err());
+        std::fs::remove_dir_all(&rel).unwrap();
+    }
 
     #[test]
     fn corrupted_entries_are_detected_and_dropped() {

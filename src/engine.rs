@@ -196,14 +196,40 @@ impl Engine {
         n
     }
 
-    /// Remove every container this process still has (Ctrl-C path).
+    /// Remove every container this process still has (Ctrl-C path): those it knows, and
+    /// those that carry its pid and host (a create that was in flight when the signal came
+    /// is not known yet; it is looked for twice, a moment apart).
     pub async fn remove_all(&self) {
         let ids: Vec<String> = self.live.lock().unwrap().iter().cloned().collect();
         for id in ids {
-            let opts = RemoveContainerOptionsBuilder::default().force(true).build();
-            let _ = self.docker.remove_container(&id, Some(opts)).await;
+            self.force_remove(&id).await;
             self.live.lock().unwrap().remove(&id);
         }
+        for _ in 0..2 {
+            for id in self.owned().await {
+                self.force_remove(&id).await;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// The containers labelled with this process as owner.
+    async fn owned(&self) -> Vec<String> {
+        let mine = format!("{OWNER_PID}={}", std::process::id());
+        let filters = std::collections::HashMap::from([("label".to_string(), vec![mine])]);
+        let opts =
+            bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let list = self.docker.list_containers(Some(opts)).await.unwrap_or_default();
+        let host = hostname();
+        list.into_iter()
+            .filter(|c| c.labels.as_ref().and_then(|l| l.get(OWNER_HOST)) == Some(&host))
+            .filter_map(|c| c.id)
+            .collect()
+    }
+
+    async fn force_remove(&self, id: &str) {
+        let opts = RemoveContainerOptionsBuilder::default().force(true).build();
+        let _ = self.docker.remove_container(id, Some(opts)).await;
     }
 }
 

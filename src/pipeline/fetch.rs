@@ -62,15 +62,7 @@ pub(crate) struct Have {
 /// Every wanted file, in order, from the cache or downloaded into it and verified. `binds`
 /// are the job's mounts: `file:` URLs point into them.
 pub(crate) async fn fetch_verified(ctx: &BuildContext, job: &Job, wants: &[Want], binds: &[Bind]) -> Result<Vec<Have>> {
-    let mut have: Vec<Option<Have>> = Vec::with_capacity(wants.len());
-    for w in wants {
-        have.push(match &w.checksum {
-            Checksum::Sha256(h) => {
-                ctx.cache.get(h, w.size)?.map(|path| Have { sha256: h.clone(), path, fetched: false })
-            }
-            _ => None,
-        });
-    }
+    let mut have = cached(ctx, wants)?;
     let missing: Vec<usize> = (0..wants.len()).filter(|i| have[*i].is_none()).collect();
     if missing.is_empty() {
         return Ok(have.into_iter().flatten().collect());
@@ -107,6 +99,20 @@ pub(crate) async fn fetch_verified(ctx: &BuildContext, job: &Job, wants: &[Want]
         bail!("{label}: {} of the {kind} failed:{}", failed.len(), failed.concat());
     }
     Ok(have.into_iter().flatten().collect())
+}
+
+/// What the cache has of `wants` (each checked against its sha256, on every core).
+fn cached(ctx: &BuildContext, wants: &[Want]) -> Result<Vec<Option<Have>>> {
+    use rayon::prelude::*;
+    wants
+        .par_iter()
+        .map(|w| match &w.checksum {
+            Checksum::Sha256(h) => {
+                Ok(ctx.cache.get(h, w.size)?.map(|path| Have { sha256: h.clone(), path, fetched: false }))
+            }
+            _ => Ok(None),
+        })
+        .collect()
 }
 
 /// The download of one wanted file.
