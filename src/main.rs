@@ -94,6 +94,26 @@ enum Cmd {
     Image(ImageCmd),
     /// Prove a tree works offline: static checks, then installs on clean no-network nodes.
     Verify(VerifyArgs),
+    /// Serve a tree over HTTP(S) for nodes: GET/HEAD, ranges, ETags, nothing outside OUT.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The tree to serve.
+    out: PathBuf,
+    /// Address and port to listen on (port 0: any free port, printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// List directories (default: a directory is 404).
+    #[arg(long)]
+    index: bool,
 }
 
 #[derive(Args)]
@@ -364,6 +384,11 @@ async fn run(cli: Cli) -> Result<()> {
             cmd_index_deb(&root, &codename, &component, suite, &arch, key.as_deref())
         }
         Cmd::Verify(a) => cmd_verify(a).await,
+        Cmd::Serve(a) => {
+            let tls = a.tls_cert.zip(a.tls_key).map(|(cert, key)| osrepo::serve::Tls { cert, key });
+            let opts = osrepo::serve::ServeOptions { root: a.out, listen: a.listen, tls, index: a.index };
+            osrepo::serve::run(opts, stop_signal()).await
+        }
         Cmd::Image(ImageCmd::Bootstrap { distro, arch, mirror, security_mirror, tag, distros }) => {
             let d = distro::load_one(&distros, &distro)?;
             if !d.arches.contains(&arch) {
