@@ -82,6 +82,9 @@ enum Cmd {
         /// Also write an OCI image layout here: the whole tree as one `FROM scratch` layer.
         #[arg(long)]
         oci: Option<PathBuf>,
+        /// Also write NAME-<distro>-<arch>.iso per distro and arch (ISO 9660, Rock Ridge; xorriso).
+        #[arg(long)]
+        iso: bool,
         /// Fail at once when another osrepo holds OUT (default: wait).
         #[arg(long)]
         no_wait: bool,
@@ -357,10 +360,15 @@ async fn run(cli: Cli) -> Result<()> {
             eprintln!("merged {} part(s) into {}", parts.len(), out.display());
             Ok(())
         }
-        Cmd::Pack { out, name, dest, oci, no_wait } => {
+        Cmd::Pack { out, name, dest, oci, iso, no_wait } => {
             let _held = lockfile::lock(&out, "output", !no_wait)?;
             let mtime = build::build_date()?.timestamp().max(0) as u64;
-            for n in osrepo::publish::pack::pack(&out, &name, &dest, mtime)? {
+            let mut names = osrepo::publish::pack::pack(&out, &name, &dest, mtime)?;
+            if iso {
+                names.extend(osrepo::publish::iso::pack_iso(&out, &name, &dest, mtime)?);
+                osrepo::publish::pack::write_sums(&dest, &names)?;
+            }
+            for n in names {
                 println!("{}", dest.join(n).display());
             }
             if let Some(dir) = oci {
