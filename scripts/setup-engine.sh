@@ -16,6 +16,8 @@ command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v dose-debcheck >/dev/null 2>&1 || need+=(dose-distcheck)
 command -v xorriso >/dev/null 2>&1 || need+=(xorriso)
 command -v bsdtar >/dev/null 2>&1 || need+=(libarchive-tools)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ -e /usr/bin/qemu-aarch64-static ] || need+=(qemu-user-static)
 command -v update-binfmts >/dev/null 2>&1 || need+=(binfmt-support)
 if [ ${#need[@]} -gt 0 ]; then

@@ -283,3 +283,35 @@ fn iso_per_distro_and_arch_holds_the_tree_and_installs() {
     let o = c.args([IMAGE, "sh", "-c", script]).output().unwrap();
     assert_node_ok(&o, "debian12 node from the extracted ISO");
 }
+
+#[test]
+fn tls_serves_the_same_bytes() {
+    let dir = scratch("serve-tls");
+    let root = dir.join("out");
+    std::fs::create_dir_all(root.join("keys")).unwrap();
+    std::fs::write(root.join("keys/osrepo.asc"), b"armored key bytes\n").unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    run(
+        Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+            .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert),
+        true,
+    );
+    let server = Server::start(&root, &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    let o = run(
+        Command::new("curl")
+            .args(["-sSf", "--cacert"])
+            .arg(&cert)
+            .arg(format!("https://{}/keys/osrepo.asc", server.addr)),
+        true,
+    );
+    assert_eq!(o.stdout, b"armored key bytes\n");
+    let o = run(Command::new("curl").args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"]).arg(&cert).arg(
+        format!("https://{}/%2e%2e/cert.pem", server.addr),
+    ), true);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "404");
+    server.stop();
+}
