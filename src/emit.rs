@@ -147,8 +147,9 @@ mod tree_tests {
         write_tree_files(d.path()).unwrap();
         let text = std::fs::read_to_string(d.path().join("repos/kubespray-offline.yml")).unwrap();
         let vars: std::collections::BTreeMap<String, String> = serde_yaml::from_str(&text).unwrap();
-        let fixture = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kubespray-offline-vars.yml"))
-            .unwrap();
+        let fixture =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kubespray-offline-vars.yml"))
+                .unwrap();
         let known: Vec<String> = serde_yaml::from_str(&fixture).unwrap();
         for k in vars.keys() {
             assert!(known.contains(k), "{k} is not a variable of kubespray's offline sample");

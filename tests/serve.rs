@@ -309,9 +309,13 @@ fn tls_serves_the_same_bytes() {
         true,
     );
     assert_eq!(o.stdout, b"armored key bytes\n");
-    let o = run(Command::new("curl").args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"]).arg(&cert).arg(
-        format!("https://{}/%2e%2e/cert.pem", server.addr),
-    ), true);
+    let o = run(
+        Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(&cert)
+            .arg(format!("https://{}/%2e%2e/cert.pem", server.addr)),
+        true,
+    );
     assert_eq!(String::from_utf8_lossy(&o.stdout), "404");
     server.stop();
 }

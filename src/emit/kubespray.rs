@@ -65,7 +65,11 @@ fn base_url(entries: &[NodeEntry]) -> Result<Option<String>> {
 /// is not the tree's directory).
 fn releasever(tree: &Path, e: &NodeEntry) -> String {
     let text = std::fs::read_to_string(tree.join("repos").join(&e.config)).unwrap_or_default();
-    if text.contains("/$releasever/") { "$releasever".to_string() } else { e.release.clone() }
+    if text.contains("/$releasever/") {
+        "$releasever".to_string()
+    } else {
+        e.release.clone()
+    }
 }
 
 /// Docker's package key in `keys/<distro>/`, if the tree has it.

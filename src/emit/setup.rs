@@ -30,8 +30,20 @@ pub(crate) fn script(tree: &Path, entries: &[NodeEntry]) -> Result<String> {
             continue;
         }
         let codename = e.codename.as_deref().unwrap_or("-");
-        data.push_str(&format!("{} {} {} {} {codename} {} {}\n", e.name, e.family, e.id, e.release, arches.join(","), e.config));
-        configs.push_str(&format!("\t'{}')\n\t\tcat <<'{DELIM}'\n{}{DELIM}\n\t\t;;\n", e.name, config_template(tree, e)?));
+        data.push_str(&format!(
+            "{} {} {} {} {codename} {} {}\n",
+            e.name,
+            e.family,
+            e.id,
+            e.release,
+            arches.join(","),
+            e.config
+        ));
+        configs.push_str(&format!(
+            "\t'{}')\n\t\tcat <<'{DELIM}'\n{}{DELIM}\n\t\t;;\n",
+            e.name,
+            config_template(tree, e)?
+        ));
     }
     let key = apt_key(tree, entries)?;
     Ok(TEMPLATE.replace("@DISTROS@", &data).replace("@CONFIGS@", &configs).replace("@APT_KEY@", &key))

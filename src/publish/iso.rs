@@ -24,7 +24,8 @@ pub(crate) fn files_for(root: &Path, e: &NodeEntry, arch: &str) -> Result<Vec<(S
     let mut pool = BTreeSet::new();
     if e.family == Family::Deb {
         let packages = root.join(format!("{repo_prefix}main/binary-{arch}/Packages"));
-        let text = std::fs::read_to_string(&packages).with_context(|| format!("iso: cannot read {}", packages.display()))?;
+        let text =
+            std::fs::read_to_string(&packages).with_context(|| format!("iso: cannot read {}", packages.display()))?;
         for f in text.lines().filter_map(|l| l.strip_prefix("Filename: ")) {
             pool.insert(format!("{}/{}", e.id, f.trim()));
         }
@@ -37,7 +38,8 @@ pub(crate) fn files_for(root: &Path, e: &NodeEntry, arch: &str) -> Result<Vec<(S
     Ok(all
         .into_iter()
         .filter(|(rel, _)| {
-            let own_keys = rel.starts_with(&format!("keys/{}/", e.name)) || (rel.starts_with("keys/osrepo.") && !rel[5..].contains('/'));
+            let own_keys = rel.starts_with(&format!("keys/{}/", e.name))
+                || (rel.starts_with("keys/osrepo.") && !rel[5..].contains('/'));
             let in_repo = rel.starts_with(&repo_prefix)
                 && rel.split('/').find_map(|p| p.strip_prefix("binary-")).is_none_or(|b| b == arch);
             in_repo || pool.contains(rel) || own_keys || node_files(rel)

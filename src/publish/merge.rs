@@ -21,7 +21,8 @@ pub fn merge(out: &Path, parts: &[PathBuf], key: &SigningKey) -> Result<()> {
             bail!("merge: part {} is not a directory", part.display());
         }
         for (rel, src) in files_under(part)? {
-            if backends.iter().any(|b| b.regenerated_by_merge(&rel)) || crate::emit::TREE_FILES.contains(&rel.as_str()) {
+            if backends.iter().any(|b| b.regenerated_by_merge(&rel)) || crate::emit::TREE_FILES.contains(&rel.as_str())
+            {
                 continue;
             }
             let dest = staging.path().join(&rel);
