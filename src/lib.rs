@@ -22,5 +22,6 @@ pub mod plan;
 pub mod progress;
 pub mod publish;
 pub(crate) mod resolve;
+pub mod serve;
 pub mod sign;
 pub mod verify;

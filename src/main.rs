@@ -88,6 +88,9 @@ enum Cmd {
         /// Also write an OCI image layout here: the whole tree as one `FROM scratch` layer.
         #[arg(long)]
         oci: Option<PathBuf>,
+        /// Also write NAME-<distro>-<arch>.iso per distro and arch (ISO 9660, Rock Ridge; xorriso).
+        #[arg(long)]
+        iso: bool,
         /// Fail at once when another osrepo holds OUT (default: wait).
         #[arg(long)]
         no_wait: bool,
@@ -100,6 +103,26 @@ enum Cmd {
     Image(ImageCmd),
     /// Prove a tree works offline: static checks, then installs on clean no-network nodes.
     Verify(VerifyArgs),
+    /// Serve a tree over HTTP(S) for nodes: GET/HEAD, ranges, ETags, nothing outside OUT.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The tree to serve.
+    out: PathBuf,
+    /// Address and port to listen on (port 0: any free port, printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// List directories (default: a directory is 404).
+    #[arg(long)]
+    index: bool,
 }
 
 #[derive(Args)]
@@ -360,10 +383,15 @@ async fn run(cli: Cli) -> Result<()> {
             eprintln!("merged {} part(s) into {}", parts.len(), out.display());
             Ok(())
         }
-        Cmd::Pack { out, name, dest, oci, no_wait } => {
+        Cmd::Pack { out, name, dest, oci, iso, no_wait } => {
             let _held = lockfile::lock(&out, "output", !no_wait)?;
             let mtime = build::build_date()?.timestamp().max(0) as u64;
-            for n in osrepo::publish::pack::pack(&out, &name, &dest, mtime)? {
+            let mut names = osrepo::publish::pack::pack(&out, &name, &dest, mtime)?;
+            if iso {
+                names.extend(osrepo::publish::iso::pack_iso(&out, &name, &dest, mtime)?);
+                osrepo::publish::pack::write_sums(&dest, &names)?;
+            }
+            for n in names {
                 println!("{}", dest.join(n).display());
             }
             if let Some(dir) = oci {
@@ -387,6 +415,11 @@ async fn run(cli: Cli) -> Result<()> {
             cmd_index_deb(&root, &codename, &component, suite, &arch, key.as_deref())
         }
         Cmd::Verify(a) => cmd_verify(a).await,
+        Cmd::Serve(a) => {
+            let tls = a.tls_cert.zip(a.tls_key).map(|(cert, key)| osrepo::serve::Tls { cert, key });
+            let opts = osrepo::serve::ServeOptions { root: a.out, listen: a.listen, tls, index: a.index };
+            osrepo::serve::run(opts, stop_signal()).await
+        }
         Cmd::Image(ImageCmd::Bootstrap { distro, arch, mirror, security_mirror, tag, distros }) => {
             let d = distro::load_one(&distros, &distro)?;
             if !d.arches.contains(&arch) {

@@ -297,6 +297,7 @@ fn emit_sources(tree: &Path, jobs: &[Publishing<'_>], base_url: &str) -> Result<
             let (sources, list) = crate::emit::apt_sources(d, base_url);
             write_atomic(&repos.join(format!("{}.sources", d.name)), sources.as_bytes())?;
             write_atomic(&repos.join(format!("{}.list", d.name)), list.as_bytes())?;
+            crate::emit::write_node_entry(tree, d, base_url)?;
         }
     }
     Ok(())

@@ -315,6 +315,7 @@ fn emit(tree: &Path, jobs: &[Publishing<'_>], base_url: &str) -> Result<()> {
         names.sort();
         let text = crate::emit::yum_repo(d, base_url, &names);
         write_atomic(&tree.join("repos").join(format!("{}.repo", d.name)), text.as_bytes())?;
+        crate::emit::write_node_entry(tree, d, base_url)?;
     }
     Ok(())
 }

@@ -236,6 +236,7 @@ async fn publish(ctx: &BuildContext, ready: &[Ready], state: &OutputState) -> Re
         backend(*family).publish(staging.path(), jobs, &pctx)?;
     }
     crate::sign::write_public_key_files(&staging.path().join("keys"), &ctx.key)?;
+    crate::emit::write_tree_files(staging.path())?;
     if let Some(gate) = &ctx.verify {
         // A tree that fails is never published: staging is dropped, out/ stays.
         let why = crate::verify::gate(staging.path(), gate, ready, ctx.engine.as_ref().ok()).await;

@@ -21,7 +21,8 @@ pub fn merge(out: &Path, parts: &[PathBuf], key: &SigningKey) -> Result<()> {
             bail!("merge: part {} is not a directory", part.display());
         }
         for (rel, src) in files_under(part)? {
-            if backends.iter().any(|b| b.regenerated_by_merge(&rel)) {
+            if backends.iter().any(|b| b.regenerated_by_merge(&rel)) || crate::emit::TREE_FILES.contains(&rel.as_str())
+            {
                 continue;
             }
             let dest = staging.path().join(&rel);
@@ -43,5 +44,6 @@ pub fn merge(out: &Path, parts: &[PathBuf], key: &SigningKey) -> Result<()> {
         b.finish_merge(staging.path(), parts, key)?;
     }
     crate::sign::write_public_key_files(&staging.path().join("keys"), key)?;
+    crate::emit::write_tree_files(staging.path())?;
     staging.commit()
 }

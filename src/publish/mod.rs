@@ -1,6 +1,7 @@
 //! publish: assemble the new tree beside the output and swap it in at the end, so a failed
 //! or interrupted build leaves the previous output untouched.
 
+pub mod iso;
 pub mod lockfile;
 pub mod merge;
 pub mod pack;

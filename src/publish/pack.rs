@@ -133,15 +133,20 @@ pub fn pack(root: &Path, name: &str, dest: &Path, mtime: u64) -> Result<Vec<Stri
     for r in results {
         r?;
     }
+    let names: Vec<String> = jobs.into_iter().map(|(file, _)| file).collect();
+    write_sums(dest, &names)?;
+    Ok(names)
+}
+
+/// `dest/sha256sum.txt` for the named files of `dest` (as `sha256sum -c` reads it).
+pub fn write_sums(dest: &Path, files: &[String]) -> Result<()> {
     let mut sums = String::new();
-    let mut names = Vec::new();
-    for (file, _) in &jobs {
+    for file in files {
         let hex = crate::fsutil::hash_file::<Sha256>(&dest.join(file))?;
         sums.push_str(&format!("{hex}  {file}\n"));
-        names.push(file.clone());
     }
-    std::fs::write(dest.join("sha256sum.txt"), sums)?;
-    Ok(names)
+    let p = dest.join("sha256sum.txt");
+    std::fs::write(&p, sums).with_context(|| format!("cannot write {}", p.display()))
 }
 
 /// Write an OCI image layout in `dir` holding `layer` (a tar.gz) as the single layer of a
