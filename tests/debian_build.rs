@@ -176,3 +176,49 @@ fn interrupted_build_removes_its_containers_and_leaves_out_untouched() {
     assert_eq!(before, snapshot(&out), "out/ changed");
     assert_no_leftovers(&dir);
 }
+
+/// Two builds of different distros into one out/ and one lock at once: both are published
+/// and both lock entries kept (the writer locks serialize them; before them, one was lost).
+#[test]
+fn concurrent_builds_into_one_out_keep_both_distros() {
+    engine();
+    let dir = scratch("concurrent");
+    let packages = dir.join("packages.yaml");
+    std::fs::write(&packages, "debian12:\n  - jq\n").unwrap();
+    let distros = distros_dir(&dir, |_, t| t);
+    let text = std::fs::read_to_string(distros.join("debian12.yaml")).unwrap();
+    let alt = text.replace("name: debian12\n", "name: debian12alt\n").replace("id: debian\n", "id: debianalt\n");
+    std::fs::write(distros.join("debian12alt.yaml"), alt.replace("groups: [", "groups: [debian12, ")).unwrap();
+    let out = dir.join("out");
+    let start = |distro: &str| {
+        let mut c = osrepo();
+        c.current_dir(&dir)
+            .args(["build", distro, "--arch", "amd64", "--packages"])
+            .arg(&packages)
+            .arg("--distros")
+            .arg(&distros)
+            .arg("--out")
+            .arg(&out)
+            .arg("--cache")
+            .arg(dir.join("cache"))
+            .arg("--key")
+            .arg(key())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c.spawn().unwrap()
+    };
+    let (a, b) = (start("debian12"), start("debian12alt"));
+    for (name, child) in [("debian12", a), ("debian12alt", b)] {
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{name}: {}", tail(&String::from_utf8_lossy(&o.stderr), 20));
+    }
+    for id in ["debian", "debianalt"] {
+        let p = out.join(id).join("dists/bookworm/main/binary-amd64/Packages");
+        let idx = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert!(idx.contains("Package: jq\n"), "{id}");
+        assert!(out.join(id).join("dists/bookworm/InRelease").is_file(), "{id}");
+    }
+    let lock = std::fs::read_to_string(dir.join("osrepo.lock")).unwrap();
+    assert!(lock.contains("\"debian12/amd64\":") && lock.contains("\"debian12alt/amd64\":"), "{lock}");
+    assert_no_leftovers(&dir);
+}

@@ -39,11 +39,37 @@ use super::packages::located;
 use super::Family;
 use crate::arch::Arch;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One value for every arch, or one per arch (keyed by the deb arch name).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum ImageRef {
     One(String),
     PerArch(BTreeMap<String, String>),
+}
+
+impl<'de> Deserialize<'de> for ImageRef {
+    /// A per-arch map names known arches only (`amd46:` is an error, not ignored).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<ImageRef, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(String),
+            PerArch(BTreeMap<String, String>),
+        }
+        match Raw::deserialize(d)? {
+            Raw::One(s) => Ok(ImageRef::One(s)),
+            Raw::PerArch(m) => {
+                let known: Vec<&str> = crate::arch::ALL.iter().map(|a| a.deb()).collect();
+                if let Some(k) = m.keys().find(|k| !known.contains(&k.as_str())) {
+                    return Err(serde::de::Error::custom(format!(
+                        "unknown arch `{k}` in a per-arch value (known: {})",
+                        known.join(", ")
+                    )));
+                }
+                Ok(ImageRef::PerArch(m))
+            }
+        }
+    }
 }
 
 impl ImageRef {
@@ -238,7 +264,8 @@ pub struct Distro {
 
 impl Distro {
     pub fn parse(path: &Path, text: &str) -> Result<Distro> {
-        let mut d: Distro = serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("{}", located(path, &e)))?;
+        let mut d: Distro = serde_yaml::from_str(text)
+            .map_err(|e| anyhow::anyhow!("{}", super::packages::located_in(path, text, &e)))?;
         d.file = path.to_path_buf();
         super::validate::distro_names(&d, text)?;
         for name in d.upstreams.clone() {
@@ -388,6 +415,16 @@ mod tests {
     use super::*;
 
     const MIN: &str = "name: debian12\nfamily: deb\nid: debian\nrelease: '12'\ncodename: bookworm\nimage: debian:bookworm\narches: [amd64, arm64]\ngroups: [common]\n";
+
+    #[test]
+    fn unknown_arch_keys_and_duplicate_fields_are_errors_at_their_line() {
+        let per_arch = MIN.replace("image: debian:bookworm\n", "image:\n  amd64: debian:bookworm\n  arm46: x\n");
+        let e = Distro::parse(Path::new("d.yaml"), &per_arch).unwrap_err().to_string();
+        assert_eq!(e, "d.yaml:8:3: unknown arch `arm46` in a per-arch value (known: amd64, arm64)");
+        let dup = format!("{MIN}codename: trixie\n");
+        let e = Distro::parse(Path::new("d.yaml"), &dup).unwrap_err().to_string();
+        assert_eq!(e, "d.yaml:9:1: duplicate field `codename`");
+    }
 
     #[test]
     fn shipped_distro_files_parse() {

@@ -264,6 +264,57 @@ fn duplicate_place(text: &str, e: &serde_yaml::Error) -> Option<(usize, usize, S
 }
 
 /// Format a serde_yaml error as `file:line:column: message`.
+/// Like [`located`], and a duplicate key is placed at its second occurrence (serde_yaml
+/// places it at the start of the mapping).
+pub(crate) fn located_in(path: &Path, text: &str, e: &serde_yaml::Error) -> String {
+    let msg = e.to_string();
+    let msg = msg.find(" at line ").map_or(msg.as_str(), |i| &msg[..i]);
+    let quoted = |prefix: &str| msg.strip_prefix(prefix).and_then(|r| r.split('`').next());
+    let place = match (quoted("duplicate field `"), quoted("unknown arch `"), e.location()) {
+        (Some(key), _, Some(l)) => duplicate_at(text, key, l.line(), l.column()),
+        // A per-arch key: serde_yaml has lost its place (untagged values are buffered).
+        (_, Some(key), _) => first_key(text, key),
+        _ => None,
+    };
+    match place {
+        Some((line, col)) => format!("{}:{line}:{col}: {msg}", path.display()),
+        None => located(path, e),
+    }
+}
+
+/// The line and column of the first `key:` in the text.
+fn first_key(text: &str, key: &str) -> Option<(usize, usize)> {
+    text.lines().enumerate().find_map(|(i, l)| {
+        let t = l.trim_start();
+        t.strip_prefix(key).is_some_and(|r| r.trim_start().starts_with(':')).then(|| (i + 1, l.len() - t.len() + 1))
+    })
+}
+
+/// The line and column of the second `key:` of the block mapping that starts at
+/// `line`:`column` (1-based), among the keys at that mapping's indentation.
+fn duplicate_at(text: &str, key: &str, line: usize, column: usize) -> Option<(usize, usize)> {
+    let indent = column.checked_sub(1)?;
+    let mut seen = 0;
+    for (i, l) in text.lines().enumerate().skip(line.checked_sub(1)?) {
+        let trimmed = l.trim_start();
+        let at = l.len() - trimmed.len();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if at < indent && i + 1 > line {
+            break;
+        }
+        let body = if i + 1 == line { &l[indent.min(l.len())..] } else { trimmed };
+        if (at == indent || i + 1 == line) && body.strip_prefix(key).is_some_and(|r| r.trim_start().starts_with(':')) {
+            seen += 1;
+            if seen == 2 {
+                return Some((i + 1, at + 1));
+            }
+        }
+    }
+    None
+}
+
 pub(crate) fn located(path: &Path, e: &serde_yaml::Error) -> String {
     let msg = e.to_string();
     // serde_yaml appends " at line L column C"; keep the message clean and put the place first.
@@ -283,6 +334,15 @@ mod tests {
 
     fn parse(text: &str) -> Result<PackageSet> {
         PackageSet::parse(Path::new("packages.yaml"), text)
+    }
+
+    #[test]
+    fn a_duplicate_key_is_placed_at_its_second_occurrence() {
+        let text = "name: x\nfamily: deb\n# c\nimage:\n  amd64: a\nfamily: rpm\n";
+        assert_eq!(duplicate_at(text, "family", 1, 1), Some((6, 1)));
+        let nested = "repos:\n  - name: a\n    baseurl: u\n    name: b\n";
+        assert_eq!(duplicate_at(nested, "name", 2, 5), Some((4, 5)));
+        assert_eq!(duplicate_at(text, "image", 1, 1), None);
     }
 
     #[test]

@@ -110,6 +110,13 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<()> {
             crate::fsutil::create_dirs(&dst)?;
             copy_tree(&src, &dst)?;
         } else if ft.is_symlink() {
+            // A symlinked directory would take the next build's writes out of the tree.
+            if std::fs::metadata(&src).is_ok_and(|m| m.is_dir()) {
+                bail!(
+                    "{} is a symlink to a directory; osrepo writes nothing through symlinks in its output: replace it with a directory",
+                    src.display()
+                );
+            }
             let target = std::fs::read_link(&src)?;
             std::os::unix::fs::symlink(target, &dst)?;
         } else if is_package(&src) {
@@ -127,6 +134,23 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 mod tests {
     use super::*;
     use crate::fsutil::write_atomic as write_file;
+
+    #[test]
+    fn a_symlinked_directory_in_the_output_is_refused_and_nothing_leaves_the_tree() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("out");
+        let elsewhere = d.path().join("elsewhere");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, out.join("debian")).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", out.join("file-link")).unwrap();
+        let e = Staging::begin(&out).err().expect("a symlinked directory must be refused").to_string();
+        assert!(e.contains("out/debian is a symlink to a directory"), "{e}");
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+        // Only the output and the writer's parent stay: no staging directory is left.
+        let left: Vec<_> = std::fs::read_dir(d.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+    }
 
     #[test]
     fn failed_staging_leaves_output_untouched() {
