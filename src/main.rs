@@ -702,10 +702,10 @@ fn verify_targets(a: &VerifyArgs) -> Result<Vec<osrepo::verify::install::Target>
     let packages = PackageSet::load(&a.config.packages)?;
     let mut targets = Vec::new();
     for d in distro::load_many(&a.config.distros, &names)? {
-        let specs: Vec<String> = packages.select(&d.groups, d.family)?.specs.into_iter().map(|s| s.raw).collect();
+        let specs = packages.select(&d.groups, d.family)?.specs;
         for arch in osrepo::verify::install::arches_in(&a.out, &d) {
             if a.arch.as_ref().is_none_or(|want| want.contains(&arch)) {
-                targets.push(osrepo::verify::target(&d, arch, specs.clone(), &images)?);
+                targets.extend(osrepo::verify::targets(&d, arch, &specs, &images)?);
             }
         }
     }

@@ -27,6 +27,43 @@ fn pin_to_an_older_version_is_honoured_exactly() {
     assert_eq!(stdout.trim().lines().last().unwrap_or(""), old, "node installed another version");
 }
 
+/// Two pins of one name: both versions and their closures are in the repository (resolved in
+/// passes of their own), `build --verify` installs each on a node of its own, and a node gets
+/// each version by asking for it.
+#[test]
+fn two_pins_of_one_name_put_both_versions_in_the_repository() {
+    engine();
+    let (pkg, old, new) = package_with_two_versions();
+    let dir = scratch("two-pins");
+    let packages = dir.join("packages.yaml");
+    std::fs::write(&packages, format!("debian12:\n  - {pkg}={old}\n  - jq\ntools:\n  - {pkg}={new}\n")).unwrap();
+    let distros = distros_dir(&dir, |_, t| t);
+    let out = dir.join("out");
+    let o = run(&mut build(&dir, &distros, &packages, &out, &["--no-recommends", "--verify"]), true);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("resolving pass 2"), "{}", tail(&err, 30));
+    let mut versions: Vec<String> =
+        index_entries(&out, "amd64").into_iter().filter(|(n, _)| *n == pkg).map(|(_, v)| v).collect();
+    versions.sort();
+    let mut want = vec![old.clone(), new.clone()];
+    want.sort();
+    assert_eq!(versions, want, "both pinned versions of {pkg} must be indexed");
+    let lock = std::fs::read_to_string(dir.join("osrepo.lock")).unwrap();
+    for v in [&old, &new] {
+        assert!(lock.contains(&format!("name: \"{pkg}\", version: \"{v}\"")), "{v} not locked:\n{lock}");
+    }
+    for v in [&old, &new] {
+        let node = on_node(
+            &out,
+            None,
+            &format!("apt-get update -q >/dev/null && apt-get install -y -q {pkg}={v} >/tmp/i.log 2>&1 || {{ tail -30 /tmp/i.log; exit 1; }}; dpkg-query -W -f '${{Version}}\\n' {pkg}"),
+        );
+        let stdout = String::from_utf8_lossy(&node.stdout);
+        assert!(node.status.success(), "{v}: {stdout}\n{}", String::from_utf8_lossy(&node.stderr));
+        assert_eq!(stdout.trim().lines().last().unwrap_or(""), v.as_str(), "node installed another version");
+    }
+}
+
 /// A small signed apt repo of our own: one package depending on `jq` from the Debian archive.
 fn fixture_repo(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let pkg = dir.join("pkg");

@@ -180,11 +180,11 @@ impl PackageSet {
         Some(cur)
     }
 
-    /// The specs a list of groups selects, in first-seen order, each name once.
-    /// Two different pins of one name is an error naming both groups.
+    /// The specs a list of groups selects, in first-seen order, each name once unless it is
+    /// pinned to several versions (each pin is kept: the repository then carries every pinned
+    /// version and its closure; see [`passes`]). An unpinned mention adds nothing to a pin.
     pub fn select(&self, groups: &[String], family: Family) -> Result<Selection> {
         let mut sel = Selection::default();
-        let mut by_name: BTreeMap<String, usize> = BTreeMap::new();
         for g in groups {
             let Some(group) = self.group(g) else {
                 sel.absent.push(g.clone());
@@ -194,32 +194,50 @@ impl PackageSet {
             let mut raws = Vec::new();
             flatten(group, &mut raws);
             for raw in raws {
-                let spec = PackageSpec::parse(&raw, family, g);
-                match by_name.get(&spec.name) {
-                    Some(&i) if sel.specs[i].raw == spec.raw => {}
-                    Some(&i) if spec.version.is_none() => {
-                        // An unpinned mention adds nothing to a pinned one.
-                        let _ = i;
-                    }
-                    Some(&i) if sel.specs[i].version.is_none() => sel.specs[i] = spec,
-                    Some(&i) => bail!(
-                        "{}: package {} is pinned twice: {:?} in group {} and {:?} in group {}",
-                        self.path.display(),
-                        spec.name,
-                        sel.specs[i].raw,
-                        sel.specs[i].group,
-                        spec.raw,
-                        spec.group
-                    ),
-                    None => {
-                        by_name.insert(spec.name.clone(), sel.specs.len());
-                        sel.specs.push(spec);
-                    }
-                }
+                add_spec(&mut sel.specs, PackageSpec::parse(&raw, family, g));
             }
         }
         Ok(sel)
     }
+}
+
+fn add_spec(specs: &mut Vec<PackageSpec>, spec: PackageSpec) {
+    let same_name: Vec<usize> = (0..specs.len()).filter(|i| specs[*i].name == spec.name).collect();
+    if same_name.iter().any(|i| specs[*i].raw == spec.raw) {
+        return;
+    }
+    match (same_name.first(), &spec.version) {
+        (None, _) => specs.push(spec),
+        // An unpinned mention adds nothing to a pinned one.
+        (Some(_), None) => {}
+        (Some(&i), Some(_)) if specs[i].version.is_none() => specs[i] = spec,
+        (Some(_), Some(_)) => specs.push(spec),
+    }
+}
+
+/// The resolver passes of a spec list: one with every spec, unless a name is pinned to
+/// several versions. Then pass `i` takes every other spec and the `i`-th pin of each such
+/// name (its last pin where it has fewer), so that conflicting pins are resolved apart and
+/// each brings its own closure.
+pub fn passes(specs: &[PackageSpec]) -> Vec<Vec<PackageSpec>> {
+    let mut pins: BTreeMap<&str, Vec<&PackageSpec>> = BTreeMap::new();
+    for s in specs {
+        pins.entry(s.name.as_str()).or_default().push(s);
+    }
+    let n = pins.values().map(Vec::len).max().unwrap_or(1);
+    (0..n.max(1))
+        .map(|i| {
+            let mut seen = std::collections::BTreeSet::new();
+            specs
+                .iter()
+                .filter_map(|s| {
+                    let of_name = &pins[s.name.as_str()];
+                    let pick = of_name[i.min(of_name.len() - 1)];
+                    seen.insert(s.name.as_str()).then(|| pick.clone())
+                })
+                .collect()
+        })
+        .collect()
 }
 
 fn flatten(group: &Group, out: &mut Vec<String>) {
@@ -384,14 +402,19 @@ mod tests {
     }
 
     #[test]
-    fn pinned_beats_unpinned_and_two_pins_conflict() {
+    fn pinned_beats_unpinned_and_two_pins_are_both_kept_in_their_own_passes() {
         let p = parse("a: [curl]\nb: [curl=7.88.1-10]\n").unwrap();
         let s = p.select(&["a".into(), "b".into()], Family::Deb).unwrap();
         assert_eq!(s.specs.len(), 1);
         assert_eq!(s.specs[0].raw, "curl=7.88.1-10");
-        let p = parse("a: [curl=1]\nb: [curl=2]\n").unwrap();
-        let e = p.select(&["a".into(), "b".into()], Family::Deb).unwrap_err().to_string();
-        assert!(e.contains("curl") && e.contains("group a") && e.contains("group b"), "{e}");
+        assert_eq!(passes(&s.specs).len(), 1);
+        let p = parse("a: [jq, curl=1, c=1]\nb: [curl=2, curl, curl=3, c=2, curl=1]\n").unwrap();
+        let s = p.select(&["a".into(), "b".into()], Family::Deb).unwrap();
+        let raws: Vec<&str> = s.specs.iter().map(|s| s.raw.as_str()).collect();
+        assert_eq!(raws, ["jq", "curl=1", "c=1", "curl=2", "curl=3", "c=2"]);
+        let passes: Vec<Vec<String>> =
+            passes(&s.specs).into_iter().map(|p| p.into_iter().map(|s| s.raw).collect()).collect();
+        assert_eq!(passes, [["jq", "curl=1", "c=1"], ["jq", "curl=2", "c=2"], ["jq", "curl=3", "c=2"]]);
     }
 
     #[test]

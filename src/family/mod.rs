@@ -108,6 +108,33 @@ pub(crate) struct Report {
     pub keys: Vec<(String, Vec<u8>)>,
 }
 
+impl Report {
+    /// The reports of several resolver passes as one: each file, module document and key
+    /// once (first seen wins), files in name order as a single pass gives them.
+    pub(crate) fn union(reports: Vec<Report>) -> Report {
+        let mut out = Report::default();
+        for r in reports {
+            for a in r.artifacts {
+                if !out.artifacts.iter().any(|b| b.url == a.url) {
+                    out.artifacts.push(a);
+                }
+            }
+            for m in r.modules {
+                if !out.modules.contains(&m) {
+                    out.modules.push(m);
+                }
+            }
+            for k in r.keys {
+                if !out.keys.iter().any(|(n, _)| *n == k.0) {
+                    out.keys.push(k);
+                }
+            }
+        }
+        out.artifacts.sort_by(|a, b| a.file.cmp(&b.file).then_with(|| a.url.cmp(&b.url)));
+        out
+    }
+}
+
 /// A package file's own idea of what it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Identity {

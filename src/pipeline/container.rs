@@ -44,6 +44,32 @@ pub(crate) async fn start(ctx: &BuildContext, job: &Job, binds: &[crate::family:
     engine.start(&spec).await
 }
 
+/// Resolve the job in `c`: one resolver run, or one per pass when a name is pinned to
+/// several versions (`config::packages::passes`), their reports as one.
+pub(crate) async fn resolve_all(
+    c: &Container,
+    backend: &dyn Backend,
+    job: &Job,
+    files: &[crate::engine::UploadFile],
+    dir: &Path,
+) -> Result<Report> {
+    let passes = crate::config::packages::passes(&job.specs);
+    if passes.len() == 1 {
+        return resolve_in(c, backend, job, files, dir).await;
+    }
+    let mut reports = Vec::with_capacity(passes.len());
+    for (i, specs) in passes.into_iter().enumerate() {
+        let pass = Job { specs, ..job.clone() };
+        tracing::info!("{}: resolving pass {} (several pins of one name are resolved apart)", job.label(), i + 1);
+        let mut files = files.to_vec();
+        for f in files.iter_mut().filter(|f| f.0 == "specs") {
+            f.1 = crate::resolve::specs_file(&pass.specs).into_bytes();
+        }
+        reports.push(resolve_in(c, backend, &pass, &files, &dir.join(format!("pass{i}"))).await?);
+    }
+    Ok(Report::union(reports))
+}
+
 /// Run the family's resolver in `c` and read its report (copied out below `dir`).
 pub(crate) async fn resolve_in(
     c: &Container,

@@ -37,7 +37,7 @@ pub(crate) async fn prepare(
             let mut binds = inputs_c.binds.clone();
             binds.push(Bind { host: state, inside: crate::resolve::STATE_DIR.to_string(), writable: true });
             let c = super::container::start(ctx, job, &binds).await?;
-            let report = super::container::resolve_in(&c, be, job, &inputs_c.files, dir).await;
+            let report = super::container::resolve_all(&c, be, job, &inputs_c.files, dir).await;
             c.remove().await;
             let report = report?;
             let wants: Vec<Want> = report.artifacts.iter().map(Want::upstream).collect();

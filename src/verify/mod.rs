@@ -88,19 +88,27 @@ pub struct Gate {
     pub node_images: std::collections::BTreeMap<String, String>,
 }
 
-/// The install-check target of a distro × arch, its image from `node_images` or the
-/// distro file.
-pub fn target(
+/// The install-check targets of a distro × arch, the image from `node_images` or the distro
+/// file: one node for the specs, or one per pass when a name is pinned to several versions
+/// (each pinned version is installed on a node of its own).
+pub fn targets(
     d: &crate::config::Distro,
     arch: crate::arch::Arch,
-    specs: Vec<String>,
+    specs: &[crate::config::PackageSpec],
     node_images: &std::collections::BTreeMap<String, String>,
-) -> Result<install::Target> {
+) -> Result<Vec<install::Target>> {
     let image = match node_images.get(&d.name) {
         Some(i) => i.clone(),
         None => d.image_for(arch)?.to_string(),
     };
-    Ok(install::Target { distro: d.clone(), arch, specs, image })
+    let passes = crate::config::packages::passes(specs);
+    Ok(passes
+        .into_iter()
+        .map(|p| {
+            let specs = p.into_iter().map(|s| s.raw).collect();
+            install::Target { distro: d.clone(), arch, specs, image: image.clone() }
+        })
+        .collect())
 }
 
 /// Static checks of `out`, then (unless `static_only`) the install check of each target.
@@ -150,8 +158,7 @@ pub(crate) async fn gate(
 ) -> Result<()> {
     let mut targets = Vec::new();
     for r in ready {
-        let specs = r.job.specs.iter().map(|s| s.raw.clone()).collect();
-        targets.push(target(&r.job.distro, r.job.arch, specs, &gate.node_images)?);
+        targets.extend(self::targets(&r.job.distro, r.job.arch, &r.job.specs, &gate.node_images)?);
     }
     let report = run(staged, &targets, false, engine).await?;
     eprint!("{}", report.table());

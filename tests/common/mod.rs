@@ -183,6 +183,12 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 
 /// A package whose bookworm and bookworm-updates/-security versions differ, and its older version.
 pub fn package_with_older_version() -> (String, String) {
+    let (p, old, _) = package_with_two_versions();
+    (p, old)
+}
+
+/// A package whose bookworm and bookworm-updates/-security versions differ: (name, oldest, newest).
+pub fn package_with_two_versions() -> (String, String, String) {
     let script = "apt-get update -qq >/dev/null 2>&1; for p in xz-utils openssl curl tzdata libxml2 ca-certificates; do apt-cache madison $p; done";
     let o = run(Command::new("docker").args(["run", "--rm", IMAGE, "sh", "-c", script]), true);
     let text = String::from_utf8_lossy(&o.stdout);
@@ -200,7 +206,7 @@ pub fn package_with_older_version() -> (String, String) {
     for p in ["xz-utils", "openssl", "curl", "tzdata", "libxml2", "ca-certificates"] {
         if let Some(v) = by_pkg.get(p) {
             if v.len() >= 2 {
-                return (p.to_string(), v.last().unwrap().clone());
+                return (p.to_string(), v.last().unwrap().clone(), v[0].clone());
             }
         }
     }
