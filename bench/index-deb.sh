@@ -64,14 +64,15 @@ done
 load_after=$(load)
 
 echo "pool: $n .deb files, $bytes bytes; $runs rounds, $nproc cores; load average $load_before (start), $load_after (end)"
-printf '%-58s %9s  %-12s %9s\n' "" "median" "(min..max)" "peak RSS"
+echo "medians of $runs rounds; CPU = user + system seconds of every process"
+header
 row "apt-ftparchive packages+gzip+xz+release (defaults)" ftp_default
 row "apt-ftparchive ... restricted to SHA-256" ftp_sha256
 row "sha256sum of every .deb on $nproc cores (floor)" sha256_floor
 row "osrepo index deb (SHA-256)" osrepo_default
 row "osrepo index deb --hashes md5,sha1,sha256,sha512" osrepo_all
 row "osrepo index deb --key (+InRelease, Release.gpg)" osrepo_key
-echo "speed-up vs apt-ftparchive defaults (same outputs: --hashes all):   $(ratio ftp_default osrepo_all)x"
-echo "speed-up vs apt-ftparchive defaults (osrepo's default, SHA-256):   $(ratio ftp_default osrepo_default)x"
-echo "speed-up vs apt-ftparchive restricted to SHA-256 (same outputs):   $(ratio ftp_sha256 osrepo_default)x"
-echo "osrepo index deb / SHA-256 floor on all cores:                      $(ratio osrepo_default sha256_floor)x"
+ratios "speed-up vs apt-ftparchive defaults (same outputs: --hashes all)" ftp_default osrepo_all
+ratios "speed-up vs apt-ftparchive defaults (osrepo's default, SHA-256)" ftp_default osrepo_default
+ratios "speed-up vs apt-ftparchive restricted to SHA-256 (same outputs)" ftp_sha256 osrepo_default
+ratios "osrepo index deb / SHA-256 floor on all cores (lower is better)" osrepo_default sha256_floor

@@ -43,7 +43,7 @@ createrepo_c_wn() { createrepo "$nproc"; }
 export -f osrepo createrepo createrepo_c_w1 createrepo_c_w2 createrepo_c_wn
 
 contenders=(createrepo_c_w1 createrepo_c_w2 osrepo)
-[ "$nproc" -gt 2 ] && contenders+=(createrepo_c_wn)
+if [ "$nproc" -gt 2 ]; then contenders+=(createrepo_c_wn); fi
 load_before=$(load)
 for _ in $(seq "$runs"); do
   for c in "${contenders[@]}"; do measure "$c"; done
@@ -67,11 +67,12 @@ PY
 
 echo "$n RPMs, $(du -sbL "$corpus" | cut -f1) bytes; $runs rounds, $nproc cores; load average $load_before (start), $load_after (end)"
 echo "primary, filelists and other.xml: byte-identical to createrepo_c's"
-printf '%-58s %9s  %-12s %9s\n' "" "median" "(min..max)" "peak RSS"
+echo "medians of $runs rounds; CPU = user + system seconds of every process"
+header
 row "createrepo_c --workers 1 (gz, --no-database)" createrepo_c_w1
 row "createrepo_c --workers 2 (gz, --no-database)" createrepo_c_w2
-[ "$nproc" -gt 2 ] && row "createrepo_c --workers $nproc (gz, --no-database)" createrepo_c_wn
+if [ "$nproc" -gt 2 ]; then row "createrepo_c --workers $nproc (gz, --no-database)" createrepo_c_wn; fi
 row "osrepo index rpm --compress gz" osrepo
-echo "speed-up vs createrepo_c --workers 2: $(ratio createrepo_c_w2 osrepo)x"
-[ "$nproc" -gt 2 ] && echo "speed-up vs createrepo_c --workers $nproc: $(ratio createrepo_c_wn osrepo)x"
-echo "speed-up vs createrepo_c --workers 1: $(ratio createrepo_c_w1 osrepo)x"
+ratios "speed-up vs createrepo_c --workers 2" createrepo_c_w2 osrepo
+if [ "$nproc" -gt 2 ]; then ratios "speed-up vs createrepo_c --workers $nproc" createrepo_c_wn osrepo; fi
+ratios "speed-up vs createrepo_c --workers 1" createrepo_c_w1 osrepo
