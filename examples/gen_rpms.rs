@@ -1,15 +1,33 @@
-//! Generate N fixture RPMs for benchmarks: `cargo run --release --example gen_rpms -- DIR N`.
+//! Generate N fixture RPMs for benchmarks:
+//! `cargo run --release --example gen_rpms -- DIR N [PAYLOAD_KIB]`.
 //! Each package has a few files (one under /usr/bin, one under /etc), dependencies of every
-//! kind and a changelog, and a payload of a few KiB, like small real packages.
+//! kind and a changelog, and a payload of a few KiB, like small real packages; with
+//! PAYLOAD_KIB, one more file of that many KiB of incompressible bytes (zstd level 1
+//! payload), so that N packages weigh what real ones do (2000 × 580 ≈ 1.2 GB).
 
-use rpm::{Dependency, FileOptions, PackageBuilder};
+use rpm::{BuildConfig, CompressionWithLevel, Dependency, FileOptions, PackageBuilder};
+
+/// `kib` KiB of pseudo-random bytes (xorshift, seeded by the package number).
+fn noise(seed: u64, kib: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..kib * 1024 / 8)
+        .flat_map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()
+        })
+        .collect()
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (dir, n) = match args.as_slice() {
-        [_, dir, n] => (std::path::PathBuf::from(dir), n.parse::<usize>().expect("N must be a number")),
+    let number = |s: &str, what: &str| s.parse::<usize>().unwrap_or_else(|_| panic!("{what} must be a number"));
+    let (dir, n, kib) = match args.as_slice() {
+        [_, dir, n] => (std::path::PathBuf::from(dir), number(n, "N"), 0),
+        [_, dir, n, kib] => (std::path::PathBuf::from(dir), number(n, "N"), number(kib, "PAYLOAD_KIB")),
         _ => {
-            eprintln!("usage: gen_rpms DIR N");
+            eprintln!("usage: gen_rpms DIR N [PAYLOAD_KIB]");
             std::process::exit(2);
         }
     };
@@ -19,6 +37,11 @@ fn main() {
         let arch = if i % 3 == 0 { "noarch" } else { "x86_64" };
         let mut b =
             PackageBuilder::new(&name, &format!("1.{}", i % 17), "MIT", arch, &format!("benchmark package {i}"));
+        if kib > 0 {
+            b.using_config(BuildConfig::default().compression(CompressionWithLevel::Zstd(1)));
+            let data = noise(i as u64 + 1, kib);
+            b.with_file_contents(data, FileOptions::new(format!("/usr/share/{name}/blob.bin"))).unwrap();
+        }
         b.release(format!("{}.el9", i % 5 + 1))
             .description(format!("Benchmark package number {i}.\nIt exists to be indexed."))
             .vendor("osrepo bench")

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use osrepo::arch::Arch;
 use osrepo::config::{distro, PackageSet};
 use osrepo::engine::{Engine, PullPolicy};
+use osrepo::index::deb::DebHashes;
 use osrepo::pipeline::{self as build, decide::LockMode, BuildContext};
 use osrepo::plan::{self, PlanOptions};
 use osrepo::publish::lockfile;
@@ -214,6 +215,9 @@ struct BuildArgs {
     /// Downloads at once (HTTP connections, over all jobs).
     #[arg(long, default_value_t = osrepo::download::DEFAULT_CONNECTIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
     connections: usize,
+    /// Checksums in apt Packages and Release: sha256 and any of md5, sha1, sha512 (old clients).
+    #[arg(long, default_value_t)]
+    hashes: DebHashes,
 }
 
 /// `--base-url`: it is written into every node file, so one line, an http(s) or file URL.
@@ -304,6 +308,9 @@ enum IndexCmd {
         /// Sign with this key (InRelease, Release.gpg).
         #[arg(long)]
         key: Option<PathBuf>,
+        /// Checksums in Packages and Release: sha256 and any of md5, sha1, sha512 (old clients).
+        #[arg(long, default_value_t)]
+        hashes: DebHashes,
     },
 }
 
@@ -411,8 +418,9 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Index(IndexCmd::Rpm { dir, key, compress, changelog_limit }) => {
             cmd_index_rpm(&dir, key.as_deref(), &compress, changelog_limit)
         }
-        Cmd::Index(IndexCmd::Deb { root, codename, component, suite, arch, key }) => {
-            cmd_index_deb(&root, &codename, &component, suite, &arch, key.as_deref())
+        Cmd::Index(IndexCmd::Deb { root, codename, component, suite, arch, key, hashes }) => {
+            let dist = DebDist { codename, component, suite, arches: arch, hashes };
+            cmd_index_deb(&root, &dist, key.as_deref())
         }
         Cmd::Verify(a) => cmd_verify(a).await,
         Cmd::Serve(a) => {
@@ -516,6 +524,7 @@ async fn build_context(a: &BuildArgs, lock_only: bool) -> Result<BuildContext> {
             .verify
             .then(|| pairs("--node-image", &a.node_images).map(|node_images| osrepo::verify::Gate { node_images }))
             .transpose()?,
+        deb_hashes: a.hashes,
     })
 }
 
@@ -581,37 +590,40 @@ fn cmd_list(name: Option<&str>, config: &ConfigArgs) -> Result<()> {
     Ok(())
 }
 
-fn cmd_index_deb(
-    root: &Path,
-    codename: &str,
-    component: &str,
+/// What `osrepo index deb` writes.
+struct DebDist {
+    codename: String,
+    component: String,
     suite: Option<String>,
-    arches: &[String],
-    key: Option<&Path>,
-) -> Result<()> {
+    arches: Vec<String>,
+    hashes: DebHashes,
+}
+
+fn cmd_index_deb(root: &Path, d: &DebDist, key: Option<&Path>) -> Result<()> {
     use osrepo::index::deb;
     let key = key.map(SigningKey::load).transpose()?;
-    let records = deb::scan_pool(root)?;
+    let records = deb::scan_pool(root, d.hashes)?;
     if records.is_empty() {
         bail!("{}: no .deb files under pool/", root.display());
     }
-    let by_arch = deb::split_by_arch(&records, arches)?;
+    let by_arch = deb::split_by_arch(&records, &d.arches)?;
     let meta = deb::ReleaseMeta {
         origin: "osrepo".into(),
         label: "osrepo".into(),
-        suite: suite.unwrap_or_else(|| codename.to_string()),
-        codename: codename.to_string(),
+        suite: d.suite.clone().unwrap_or_else(|| d.codename.clone()),
+        codename: d.codename.clone(),
         date: build::build_date()?,
         architectures: by_arch.keys().cloned().collect(),
-        components: vec![component.to_string()],
+        components: vec![d.component.clone()],
         description: format!("osrepo index of {}", root.display()),
+        hashes: d.hashes,
     };
-    deb::write_dist(root, &meta, component, &by_arch)?;
-    let dist = root.join("dists").join(codename);
+    deb::write_dist(root, &meta, &d.component, &by_arch)?;
+    let dist = root.join("dists").join(&d.codename);
     if let Some(k) = key {
         osrepo::family::deb::sign_dist(&k, &dist, meta.date)?;
     }
-    eprintln!("indexed {} packages into {}", records.len(), dist.display());
+    eprintln!("indexed {} packages into {}", deb::indexed_count(&by_arch), dist.display());
     Ok(())
 }
 

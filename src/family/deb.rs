@@ -14,7 +14,7 @@ use crate::cache::Cache;
 use crate::config::distro::{SourceEntry, SourceRole};
 use crate::config::Distro;
 use crate::fsutil::write_atomic;
-use crate::index::deb::{self, DebRecord, Paragraph, ReleaseMeta};
+use crate::index::deb::{self, DebHashes, DebRecord, Paragraph, ReleaseMeta};
 use crate::lock::LockedPackage;
 use crate::plan::Job;
 use crate::resolve::{apt, JOB_DIR};
@@ -83,7 +83,7 @@ impl Backend for Deb {
     }
 
     fn identify(&self, cache: &Cache, sha256: &str, path: &Path) -> Result<Identity> {
-        let rec = record(cache, sha256, path)?;
+        let rec = record(cache, sha256, path, DebHashes::default())?;
         Ok(Identity {
             name: rec.package().to_string(),
             version: rec.version().to_string(),
@@ -107,7 +107,7 @@ impl Backend for Deb {
         let mut placed = BTreeMap::new();
         for j in jobs {
             if let Some(date) = dists.get(&dist_key(&j.ready.job.distro)) {
-                index_job(tree, j.ready, ctx.cache, *date, &mut placed)?;
+                index_job(tree, j.ready, ctx, *date, &mut placed)?;
             }
         }
         for ((id, codename), date) in &dists {
@@ -157,12 +157,20 @@ fn provided_names(field: &str) -> Vec<String> {
         .collect()
 }
 
-/// The index record of a cached .deb.
-fn record(cache: &Cache, sha256: &str, path: &Path) -> Result<DebRecord> {
-    super::cached_record(cache, "deb", sha256, || {
+/// The index record of a cached .deb with the digests of `hashes`. Its SHA-256 is the
+/// cache key (checked when the file entered or left the cache), never computed again; other
+/// digests a cached record lacks are computed in one read and cached with it.
+fn record(cache: &Cache, sha256: &str, path: &Path, hashes: DebHashes) -> Result<DebRecord> {
+    let mut rec = super::cached_record(cache, "deb", sha256, || {
         let (dir, name) = super::split_path(path)?;
-        DebRecord::from_file(dir, &name)
-    })
+        DebRecord::read(dir, &name, hashes, Some(sha256))
+    })?;
+    let missing = rec.missing(hashes);
+    if !missing.is_empty() {
+        rec.add_digests(path, &missing)?;
+        cache.put_record("deb", sha256, &rec)?;
+    }
+    Ok(rec)
 }
 
 /// The sources, keys and mounts of a deb distro's extra repos.
@@ -222,16 +230,17 @@ fn changed_dists(jobs: &[Publishing<'_>]) -> BTreeMap<(String, String), DateTime
 fn index_job(
     tree: &Path,
     r: &Ready,
-    cache: &Cache,
+    ctx: &PublishContext<'_>,
     date: DateTime<Utc>,
     placed: &mut BTreeMap<PathBuf, String>,
 ) -> Result<()> {
-    let d = &r.job.distro;
+    let (d, cache) = (&r.job.distro, ctx.cache);
     let repo = tree.join(&d.id);
-    let mut records = Vec::new();
-    for p in &r.locked.packages {
+    let read =
+        crate::index::par_read(&r.locked.packages, |p| record(cache, &p.sha256, &r.files[&p.sha256], ctx.deb_hashes))?;
+    let mut records = Vec::with_capacity(read.len());
+    for (p, mut rec) in r.locked.packages.iter().zip(read) {
         let cached = &r.files[&p.sha256];
-        let mut rec = record(cache, &p.sha256, cached)?;
         let rel = deb::pool_path(COMPONENT, &rec.control, &p.file).with_context(|| {
             format!("{}: package {} {} from {} ({})", r.job.label(), p.name, p.version, p.repo, p.file)
         })?;
@@ -252,6 +261,7 @@ fn index_job(
         architectures: arches.into_iter().collect(),
         components: vec![COMPONENT.into()],
         description: format!("osrepo offline repository for {} {}", d.name, codename),
+        hashes: ctx.deb_hashes,
     };
     let by_arch = BTreeMap::from([(r.job.arch.deb().to_string(), records)]);
     deb::write_dist(&repo, &meta, COMPONENT, &by_arch).map(|_| ())
@@ -334,13 +344,16 @@ fn gc_pool(repo: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The Release fields of merged parts (they agree but for Architectures), with the latest Date.
+/// The Release fields of merged parts (they agree but for Architectures), with the latest
+/// Date and every checksum kind a part's Release carries.
 fn merged_meta(releases: &[PathBuf]) -> Result<(ReleaseMeta, DateTime<Utc>)> {
     let mut best: Option<(ReleaseMeta, DateTime<Utc>)> = None;
+    let mut hashes = DebHashes::default();
     for r in releases {
         let text = std::fs::read_to_string(r).with_context(|| format!("cannot read {}", r.display()))?;
         let p = Paragraph::parse(&text).with_context(|| format!("{}", r.display()))?;
         let get = |f: &str| p.get(f).unwrap_or("").to_string();
+        hashes = hashes.union(DebHashes::of_release(&text));
         let date = DateTime::parse_from_rfc2822(&get("Date").replace(" UTC", " +0000"))
             .with_context(|| format!("{}: Date {:?}", r.display(), get("Date")))?
             .with_timezone(&Utc);
@@ -353,10 +366,12 @@ fn merged_meta(releases: &[PathBuf]) -> Result<(ReleaseMeta, DateTime<Utc>)> {
             architectures: Vec::new(),
             components: get("Components").split_whitespace().map(String::from).collect(),
             description: get("Description"),
+            hashes: DebHashes::default(),
         };
         if best.as_ref().is_none_or(|b| date > b.1) {
             best = Some((meta, date));
         }
     }
-    best.context("no Release among the parts")
+    let (meta, date) = best.context("no Release among the parts")?;
+    Ok((ReleaseMeta { hashes, ..meta }, date))
 }

@@ -182,6 +182,8 @@ pub(crate) struct PublishContext<'a> {
     pub key: &'a SigningKey,
     pub cache: &'a Cache,
     pub base_url: &'a str,
+    /// The checksums apt indexes carry.
+    pub deb_hashes: crate::index::deb::DebHashes,
 }
 
 /// One package family.

@@ -220,11 +220,12 @@ fn extra_repo_key(d: &Distro, r: &ExtraRepo, inputs: &mut ContainerInputs, key_u
     })
 }
 
-/// The index record of a cached .rpm.
+/// The index record of a cached .rpm; its SHA-256 is the cache key (checked when the file
+/// entered or left the cache), not computed again.
 fn record(cache: &Cache, sha256: &str, path: &Path) -> Result<RpmRecord> {
     super::cached_record(cache, "rpm", sha256, || {
         let (dir, name) = super::split_path(path)?;
-        RpmRecord::from_file(dir, &name)
+        RpmRecord::read(dir, &name, Some(sha256))
     })
 }
 
@@ -256,10 +257,10 @@ fn index_job(tree: &Path, r: &Ready, cache: &Cache) -> Result<PathBuf> {
     crate::fsutil::create_dirs(&repo_dir.join("Packages"))?;
     let date = r.date.timestamp().max(0) as u64;
     let arches = d.package_arches_for(r.job.arch);
-    let mut records = Vec::new();
-    for p in &r.locked.packages {
+    let read = crate::index::par_read(&r.locked.packages, |p| record(cache, &p.sha256, &r.files[&p.sha256]))?;
+    let mut records = Vec::with_capacity(read.len());
+    for (p, mut rec) in r.locked.packages.iter().zip(read) {
         let cached = &r.files[&p.sha256];
-        let mut rec = record(cache, &p.sha256, cached)?;
         check_names(p, &rec).with_context(|| format!("{}: package {} from {}", r.job.label(), p.name, p.repo))?;
         let rel = format!("Packages/{}", p.file);
         cache.link(cached, &repo_dir.join(&rel))?;

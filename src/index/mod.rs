@@ -22,6 +22,14 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use rayon::prelude::*;
+
+/// `read` of every item, on every core, in the items' order; the error is that of the first
+/// failing item in that order (whichever finished first), so errors are deterministic.
+pub(crate) fn par_read<I: Sync, T: Send>(items: &[I], read: impl Fn(&I) -> Result<T> + Sync) -> Result<Vec<T>> {
+    let results: Vec<Result<T>> = items.par_iter().map(&read).collect();
+    results.into_iter().collect()
+}
 
 /// The package sets of an output tree, per repository and arch (`debian/bookworm/amd64`,
 /// `rocky/9/x86_64`), as (name, arch, version), for `osrepo diff`.

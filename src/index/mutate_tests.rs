@@ -151,10 +151,12 @@ fn mutation_child() {
     let rpm = std::fs::read(d.path().join("orig.rpm")).unwrap();
     let deb = std::fs::read(d.path().join("orig.deb")).unwrap();
     assert!(super::rpm::RpmRecord::from_file(d.path(), "orig.rpm").is_ok());
-    assert!(super::deb::DebRecord::from_file(d.path(), "orig.deb").is_ok());
+    assert!(super::deb::DebRecord::read(d.path(), "orig.deb", super::deb::DebHashes::all(), None).is_ok());
     let r = run_loop(d.path(), "m.rpm", &rpm, &rpm_fields(&rpm), |d, n| super::rpm::RpmRecord::from_file(d, n).is_ok());
     let deb_fields: Vec<usize> = (0..deb.len().min(400)).step_by(4).collect();
-    let b = run_loop(d.path(), "m.deb", &deb, &deb_fields, |d, n| super::deb::DebRecord::from_file(d, n).is_ok());
+    let b = run_loop(d.path(), "m.deb", &deb, &deb_fields, |d, n| {
+        super::deb::DebRecord::read(d, n, super::deb::DebHashes::all(), None).is_ok()
+    });
     let caught = PANICS.load(Ordering::Relaxed);
     println!(
         "MUTATION rpm ok={} err={} escaped={} deb ok={} err={} escaped={} caught={caught}",

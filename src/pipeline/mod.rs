@@ -57,6 +57,8 @@ pub struct BuildContext {
     pub downloader: crate::download::Downloader,
     /// `build --verify`: static and install checks of the staged tree before the swap.
     pub verify: Option<crate::verify::Gate>,
+    /// The checksums apt indexes carry (`--hashes`; SHA256 alone by default).
+    pub deb_hashes: crate::index::deb::DebHashes,
 }
 
 impl BuildContext {
@@ -75,7 +77,12 @@ impl BuildContext {
 
     fn tree_digest(&self, job: &Job, l: &LockedJob) -> String {
         let date = self.job_date(l).timestamp();
-        state::tree_digest(&job.label(), l, &self.key.fingerprint(), &self.base_url, date)
+        // Only apt trees carry the apt checksums.
+        let hashes = match job.distro.family {
+            crate::config::Family::Deb => self.deb_hashes,
+            _ => crate::index::deb::DebHashes::default(),
+        };
+        state::tree_digest(&job.label(), l, &self.key.fingerprint(), &self.base_url, date, hashes)
     }
 }
 
@@ -231,7 +238,7 @@ async fn publish(ctx: &BuildContext, ready: &[Ready], state: &OutputState) -> Re
         next.jobs.insert(label, r.digest.clone());
         by_family.entry(r.job.distro.family).or_default().push(Publishing { ready: r, changed });
     }
-    let pctx = PublishContext { key: &ctx.key, cache: &ctx.cache, base_url: &ctx.base_url };
+    let pctx = PublishContext { key: &ctx.key, cache: &ctx.cache, base_url: &ctx.base_url, deb_hashes: ctx.deb_hashes };
     for (family, jobs) in &by_family {
         backend(*family).publish(staging.path(), jobs, &pctx)?;
     }

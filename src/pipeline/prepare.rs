@@ -71,8 +71,9 @@ fn lock_entry(
 ) -> Result<LockedJob> {
     let mut packages = Vec::with_capacity(have.len());
     let mut closure = Vec::with_capacity(have.len());
-    for (a, h) in report.artifacts.iter().zip(have) {
-        let id = be.identify(&ctx.cache, &h.sha256, &h.path)?;
+    // Package headers are read on every core (first error in closure order).
+    let ids = crate::index::par_read(have, |h| be.identify(&ctx.cache, &h.sha256, &h.path))?;
+    for ((a, h), id) in report.artifacts.iter().zip(have).zip(ids) {
         packages.push(LockedPackage {
             name: id.name.clone(),
             version: id.version.clone(),

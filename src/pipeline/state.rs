@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::cache::Cache;
+use crate::index::deb::DebHashes;
 use crate::lock::LockedJob;
 
 /// What the last build of an output was made from.
@@ -78,12 +79,25 @@ struct TreeInputs<'a> {
     base_url: &'a str,
     date: i64,
     osrepo: &'static str,
+    /// apt index checksums other than the default (absent when default, so the digests of
+    /// earlier versions hold).
+    #[serde(skip_serializing_if = "DebHashes::is_default")]
+    hashes: DebHashes,
 }
 
 /// The digest of everything a job's published tree depends on: its locked closure, the
-/// signing key, the base URL in the node files, the index date and osrepo's version.
-pub(crate) fn tree_digest(label: &str, lock: &LockedJob, fingerprint: &str, base_url: &str, date: i64) -> String {
-    let t = TreeInputs { job: label, lock, key: fingerprint, base_url, date, osrepo: env!("CARGO_PKG_VERSION") };
+/// signing key, the base URL in the node files, the index date, osrepo's version and the
+/// checksums its indexes carry.
+pub(crate) fn tree_digest(
+    label: &str,
+    lock: &LockedJob,
+    fingerprint: &str,
+    base_url: &str,
+    date: i64,
+    hashes: DebHashes,
+) -> String {
+    let osrepo = env!("CARGO_PKG_VERSION");
+    let t = TreeInputs { job: label, lock, key: fingerprint, base_url, date, osrepo, hashes };
     let v = serde_json::to_value(&t).map(|v| v.to_string()).unwrap_or_default();
     hex::encode(Sha256::digest(v.as_bytes()))
 }
@@ -119,8 +133,8 @@ mod tests {
         rpm.modules = Some("---\ndocument: modulemd\n".into());
         rpm.keys.insert("k.asc".into(), UpstreamKey::Binary(vec![0, 0xff]));
         let got = [
-            tree_digest("debian12/amd64", &plain, "F00D", "http://OSREPO_HOST:8080", 1767225600),
-            tree_digest("rocky9/arm64", &rpm, "F00D", "http://r.invalid", 0),
+            tree_digest("debian12/amd64", &plain, "F00D", "http://OSREPO_HOST:8080", 1767225600, DebHashes::default()),
+            tree_digest("rocky9/arm64", &rpm, "F00D", "http://r.invalid", 0, DebHashes::default()),
         ];
         // Pinned before the pipeline was restructured: a change makes every existing output
         // look changed (no more no-op builds).
@@ -131,6 +145,9 @@ mod tests {
                 "3b17c1d2478eec98d3306546474f2cacc3418250de1c2a99d824860c53589da8".to_string(),
             ]
         );
+        // Other apt checksums make another tree.
+        let old = "md5,sha1,sha256".parse().unwrap();
+        assert_ne!(tree_digest("debian12/amd64", &plain, "F00D", "http://OSREPO_HOST:8080", 1767225600, old), got[0]);
     }
 
     #[test]

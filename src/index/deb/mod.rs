@@ -18,10 +18,11 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use debian_packaging::deb::reader::{BinaryPackageEntry, BinaryPackageReader};
-use debian_packaging::io::MultiDigester;
 use debian_packaging::package_version::PackageVersion;
-use md5::{Digest, Md5};
-use sha2::Sha256;
+use rayon::prelude::*;
+
+mod hashes;
+pub use hashes::{DebHash, DebHashes};
 
 /// Fields the index writer sets itself; a copy carried in a control file is dropped.
 const INDEX_OWNED_FIELDS: &[&str] = &["Filename", "Size", "MD5sum", "SHA1", "SHA256", "SHA512"];
@@ -148,15 +149,22 @@ fn control_text(reader: impl Read) -> Result<String> {
 }
 
 /// One package in an index: its control paragraph plus where it lives.
+///
+/// The SHA-256 is always known; the other digests only when an index asked for them
+/// (records cached by older versions carry MD5 and SHA-1 too).
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct DebRecord {
     pub control: Paragraph,
     /// Path relative to the repository root, e.g. `pool/main/c/curl/curl_7.88.1-10_amd64.deb`.
     pub filename: String,
     pub size: u64,
-    pub md5: String,
-    pub sha1: String,
     pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha1: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha512: Option<String>,
 }
 
 impl DebRecord {
@@ -172,8 +180,33 @@ impl DebRecord {
         self.control.get("Architecture").unwrap_or_default()
     }
 
-    /// Read control + hashes of ROOT/REL.
-    pub(crate) fn from_file(root: &Path, rel: &str) -> Result<DebRecord> {
+    /// The digest of one kind, when known.
+    pub(crate) fn digest(&self, kind: DebHash) -> Option<&str> {
+        match kind {
+            DebHash::Md5 => self.md5.as_deref(),
+            DebHash::Sha1 => self.sha1.as_deref(),
+            DebHash::Sha256 => Some(&self.sha256),
+            DebHash::Sha512 => self.sha512.as_deref(),
+        }
+    }
+
+    fn set_digest(&mut self, kind: DebHash, value: String) {
+        match kind {
+            DebHash::Md5 => self.md5 = Some(value),
+            DebHash::Sha1 => self.sha1 = Some(value),
+            DebHash::Sha256 => self.sha256 = value,
+            DebHash::Sha512 => self.sha512 = Some(value),
+        }
+    }
+
+    /// The kinds of `hashes` this record lacks.
+    pub(crate) fn missing(&self, hashes: DebHashes) -> Vec<DebHash> {
+        hashes.iter().filter(|k| self.digest(*k).is_none()).collect()
+    }
+
+    /// Read control + the digests of `hashes` of ROOT/REL, the file read once. With `sha256`
+    /// (a digest the caller has checked, e.g. the cache's key), SHA-256 is not computed again.
+    pub(crate) fn read(root: &Path, rel: &str, hashes: DebHashes, sha256: Option<&str>) -> Result<DebRecord> {
         if rel.is_empty()
             || rel.contains(['\n', '\r'])
             || Path::new(rel).is_absolute()
@@ -191,27 +224,32 @@ impl DebRecord {
         }
         let version = control.get("Version").unwrap_or_default();
         PackageVersion::parse(version).with_context(|| format!("{}: bad Version {version:?}", path.display()))?;
-        let (size, md5, sha1, sha256) = hash_file(&path).with_context(|| format!("hashing {}", path.display()))?;
-        Ok(DebRecord { control, filename: rel.to_string(), size, md5, sha1, sha256 })
-    }
-}
-
-/// Size, MD5, SHA-1 and SHA-256 (lower-case hex) of a file, read once.
-fn hash_file(path: &Path) -> Result<(u64, String, String, String)> {
-    let mut file = fs::File::open(path)?;
-    let mut digester = MultiDigester::default();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut size = 0u64;
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
+        if let Some(h) = sha256 {
+            hashes::check_hex(DebHash::Sha256, h)?;
         }
-        digester.update(&buf[..n]);
-        size += n as u64;
+        let mut rec = DebRecord {
+            control,
+            filename: rel.to_string(),
+            size: 0,
+            sha256: sha256.unwrap_or_default().to_string(),
+            md5: None,
+            sha1: None,
+            sha512: None,
+        };
+        let want: Vec<DebHash> = hashes.iter().filter(|k| *k != DebHash::Sha256 || sha256.is_none()).collect();
+        rec.size = rec.add_digests(&path, &want)?;
+        Ok(rec)
     }
-    let d = digester.finish();
-    Ok((size, d.md5.digest_hex(), d.sha1.digest_hex(), d.sha256.digest_hex()))
+
+    /// Compute the digests of `kinds` from the package file at `path` (one read); returns
+    /// the file's size.
+    pub(crate) fn add_digests(&mut self, path: &Path, kinds: &[DebHash]) -> Result<u64> {
+        let (size, digests) = hashes::digest_file(path, kinds)?;
+        for (kind, value) in digests {
+            self.set_digest(kind, value);
+        }
+        Ok(size)
+    }
 }
 
 /// Pool path for a package file: `pool/<component>/<prefix>/<source>/<basename>`
@@ -256,9 +294,15 @@ fn cmp_versions(a: &str, b: &str) -> Ordering {
 /// (empty text for no records).
 ///
 /// Each stanza holds the control fields in their order except Description,
-/// then Filename, Size, MD5sum, SHA1, SHA256, then the full Description last.
-/// Checksum/location fields carried by the control file itself are dropped.
-pub(crate) fn packages_index(records: &[DebRecord]) -> String {
+/// then Filename, Size, the digests of `hashes` (MD5sum, SHA1, SHA256, SHA512, in that
+/// order), then the full Description last. Checksum/location fields carried by the
+/// control file itself are dropped. A record lacking a digest asked for is an error.
+pub(crate) fn packages_index(records: &[DebRecord], hashes: DebHashes) -> Result<String> {
+    for r in records {
+        if let Some(kind) = r.missing(hashes).first() {
+            bail!("{}: no {} digest to index", r.filename, kind.name());
+        }
+    }
     let mut sorted: Vec<&DebRecord> = records.iter().collect();
     sorted.sort_by(|a, b| {
         a.package()
@@ -267,12 +311,12 @@ pub(crate) fn packages_index(records: &[DebRecord]) -> String {
             .then_with(|| a.architecture().cmp(b.architecture()))
             .then_with(|| a.filename.cmp(&b.filename))
     });
-    let stanzas: Vec<String> = sorted.into_iter().map(stanza).collect();
-    stanzas.join("\n")
+    let stanzas: Vec<String> = sorted.into_iter().map(|r| stanza(r, hashes)).collect();
+    Ok(stanzas.join("\n"))
 }
 
 /// One Packages stanza, ending in `\n`.
-fn stanza(r: &DebRecord) -> String {
+fn stanza(r: &DebRecord, hashes: DebHashes) -> String {
     let mut out = String::new();
     let is_owned = |n: &str| INDEX_OWNED_FIELDS.iter().any(|o| o.eq_ignore_ascii_case(n));
     let mut description = None;
@@ -285,9 +329,9 @@ fn stanza(r: &DebRecord) -> String {
     }
     push_field(&mut out, "Filename", &r.filename);
     push_field(&mut out, "Size", &r.size.to_string());
-    push_field(&mut out, "MD5sum", &r.md5);
-    push_field(&mut out, "SHA1", &r.sha1);
-    push_field(&mut out, "SHA256", &r.sha256);
+    for kind in hashes.iter() {
+        push_field(&mut out, kind.packages_field(), r.digest(kind).unwrap_or_default());
+    }
     if let Some((name, value)) = description {
         push_field(&mut out, name, value);
     }
@@ -301,21 +345,41 @@ fn gzip(data: &[u8]) -> Result<Vec<u8>> {
     Ok(enc.finish()?)
 }
 
-/// Xz-compress `data` with the fixed preset 6.
-fn xz(data: &[u8]) -> Result<Vec<u8>> {
-    let mut enc = xz2::write::XzEncoder::new(Vec::new(), 6);
+/// The xz block size: blocks are compressed independently, on every core; the bytes
+/// depend on it, never on the number of threads.
+const XZ_BLOCK: u64 = 1 << 20;
+
+/// Xz-compress `data` with the fixed preset 6 (CRC64) in blocks of [`XZ_BLOCK`], the blocks
+/// on up to `threads` threads at once.
+fn xz_with(data: &[u8], threads: u32) -> Result<Vec<u8>> {
+    let stream = xz2::stream::MtStreamBuilder::new()
+        .preset(6)
+        .check(xz2::stream::Check::Crc64)
+        .block_size(XZ_BLOCK)
+        .threads(threads.max(1))
+        .encoder()?;
+    let mut enc = xz2::write::XzEncoder::new_stream(Vec::new(), stream);
     enc.write_all(data)?;
     Ok(enc.finish()?)
 }
 
+/// [`xz_with`] on as many threads as there are cores and blocks.
+fn xz(data: &[u8]) -> Result<Vec<u8>> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let blocks = (data.len() as u64).div_ceil(XZ_BLOCK).max(1);
+    xz_with(data, cores.min(blocks as usize).min(16) as u32)
+}
+
 /// `Packages`, `Packages.gz` and `Packages.xz` (names and bytes) of an index
-/// text, deterministically (gzip header mtime 0, no file name, level 9; xz preset 6).
+/// text, deterministically (gzip header mtime 0, no file name, level 9; xz preset 6 in
+/// blocks of 1 MiB, compressed on every core). The two compressions run at once.
 pub fn render_packages_files(text: &str) -> Result<Vec<(String, Vec<u8>)>> {
     let data = text.as_bytes();
+    let (gz, xz) = rayon::join(|| gzip(data).context("gzip of Packages"), || xz(data).context("xz of Packages"));
     Ok(vec![
         ("Packages".to_string(), data.to_vec()),
-        ("Packages.gz".to_string(), gzip(data).context("gzip of Packages")?),
-        ("Packages.xz".to_string(), xz(data).context("xz of Packages")?),
+        ("Packages.gz".to_string(), gz?),
+        ("Packages.xz".to_string(), xz?),
     ])
 }
 
@@ -329,7 +393,7 @@ pub fn write_packages_files(dir: &Path, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// The descriptive fields of a Release file.
+/// The descriptive fields of a Release file, and the checksums its indexes carry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReleaseMeta {
     pub origin: String,
@@ -340,6 +404,8 @@ pub struct ReleaseMeta {
     pub architectures: Vec<String>,
     pub components: Vec<String>,
     pub description: String,
+    /// The digests written in Packages and Release (SHA256 alone by default).
+    pub hashes: DebHashes,
 }
 
 /// A single-line field value: line breaks become spaces.
@@ -349,8 +415,8 @@ fn one_line(s: &str) -> String {
 
 /// Release text: Origin, Label, Suite, Codename, Date (RFC 2822 in UTC, as apt
 /// writes it), Architectures, Components, Description, `Acquire-By-Hash: no`,
-/// then `MD5Sum:` and `SHA256:` sections with one ` <digest> <size:16> <path>`
-/// line per file, sorted by path. `files` are (path relative to
+/// then one section per kind of `meta.hashes` (`MD5Sum:`, `SHA1:`, `SHA256:`, `SHA512:`,
+/// in that order) with one ` <digest> <size:16> <path>` line per file, sorted by path. `files` are (path relative to
 /// `dists/<codename>/`, content). Empty descriptive fields are omitted.
 pub(crate) fn release_file(meta: &ReleaseMeta, files: &[(String, Vec<u8>)]) -> String {
     let mut out = String::new();
@@ -372,15 +438,12 @@ pub(crate) fn release_file(meta: &ReleaseMeta, files: &[(String, Vec<u8>)]) -> S
 
     let mut sorted: Vec<&(String, Vec<u8>)> = files.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    out.push_str("MD5Sum:\n");
-    for (path, bytes) in &sorted {
-        let digest = hex::encode(Md5::digest(bytes));
-        out.push_str(&format!(" {digest} {:>16} {path}\n", bytes.len()));
-    }
-    out.push_str("SHA256:\n");
-    for (path, bytes) in &sorted {
-        let digest = hex::encode(Sha256::digest(bytes));
-        out.push_str(&format!(" {digest} {:>16} {path}\n", bytes.len()));
+    for kind in meta.hashes.iter() {
+        out.push_str(kind.release_section());
+        out.push_str(":\n");
+        for (path, bytes) in &sorted {
+            out.push_str(&format!(" {} {:>16} {path}\n", kind.hex(bytes), bytes.len()));
+        }
     }
     out
 }
@@ -436,18 +499,19 @@ pub fn collect_index_files(dist_dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
 }
 
 /// Scan ROOT/pool recursively for *.deb, read records (filename relative to
-/// ROOT, `/`-separated), sorted by filename. Errors name the bad file.
-pub fn scan_pool(root: &Path) -> Result<Vec<DebRecord>> {
+/// ROOT, `/`-separated) with the digests of `hashes`, on every core, sorted by filename.
+/// Errors name the bad file (the first in filename order).
+pub fn scan_pool(root: &Path, hashes: DebHashes) -> Result<Vec<DebRecord>> {
     let pool = root.join("pool");
     if !pool.is_dir() {
         bail!("listing {}: not a directory", pool.display());
     }
-    let mut records = Vec::new();
-    for (rel, _) in crate::fsutil::walk(&pool, crate::fsutil::Links::FollowFiles)? {
-        if rel.ends_with(".deb") {
-            records.push(DebRecord::from_file(root, &format!("pool/{rel}"))?);
-        }
-    }
+    let rels: Vec<String> = crate::fsutil::walk(&pool, crate::fsutil::Links::FollowFiles)?
+        .into_iter()
+        .filter(|(rel, _)| rel.ends_with(".deb"))
+        .map(|(rel, _)| format!("pool/{rel}"))
+        .collect();
+    let mut records = super::par_read(&rels, |rel| DebRecord::read(root, rel, hashes, None))?;
     records.sort_by(|a, b| a.filename.cmp(&b.filename));
     Ok(records)
 }
@@ -490,6 +554,12 @@ pub fn split_by_arch(records: &[DebRecord], arches: &[String]) -> Result<BTreeMa
     Ok(by_arch)
 }
 
+/// How many package files the indexes of `by_arch` list (an `all` package in several
+/// arches counts once; packages [`split_by_arch`] left out do not count).
+pub fn indexed_count(by_arch: &BTreeMap<String, Vec<DebRecord>>) -> usize {
+    by_arch.values().flatten().map(|r| r.filename.as_str()).collect::<BTreeSet<_>>().len()
+}
+
 /// Reject names that are not a single plain path component.
 fn check_component(what: &str, name: &str) -> Result<()> {
     if name.is_empty()
@@ -513,6 +583,9 @@ fn check_names(meta: &ReleaseMeta, component: &str, by_arch: &BTreeMap<String, V
     Ok(())
 }
 
+/// Files as (path, bytes).
+type Files = Vec<(String, Vec<u8>)>;
+
 /// The files of `dists/<codename>/` for the given arches, as (path relative
 /// to the repository root, bytes): `<component>/binary-<arch>/Packages{,.gz,.xz}`
 /// for each arch, then `Release` covering those and the `existing` index files
@@ -529,9 +602,16 @@ pub fn render_dist(
     check_names(meta, component, by_arch)?;
     let mut index: BTreeMap<String, Vec<u8>> = existing.into_iter().collect();
     let mut out = Vec::new();
-    for (arch, records) in by_arch {
-        for (name, bytes) in render_packages_files(&packages_index(records))? {
-            let rel = format!("{component}/binary-{arch}/{name}");
+    // Arches at once (each compresses its Packages twice at once); the order stays by arch.
+    let rendered: Vec<Result<Files>> = by_arch
+        .par_iter()
+        .map(|(arch, records)| {
+            let files = render_packages_files(&packages_index(records, meta.hashes)?)?;
+            Ok(files.into_iter().map(|(name, bytes)| (format!("{component}/binary-{arch}/{name}"), bytes)).collect())
+        })
+        .collect();
+    for files in rendered {
+        for (rel, bytes) in files? {
             index.insert(rel.clone(), bytes.clone());
             out.push((rel, bytes));
         }

@@ -7,18 +7,14 @@ use std::process::{Command, Output};
 
 /// A record built in code from control text and pretend file content.
 fn fixed_record(control: &str, filename: &str, content: &[u8]) -> DebRecord {
-    let d = {
-        let mut m = MultiDigester::default();
-        m.update(content);
-        m.finish()
-    };
     DebRecord {
         control: Paragraph::parse(control).unwrap(),
         filename: filename.to_string(),
         size: content.len() as u64,
-        md5: d.md5.digest_hex(),
-        sha1: d.sha1.digest_hex(),
-        sha256: d.sha256.digest_hex(),
+        md5: Some(DebHash::Md5.hex(content)),
+        sha1: Some(DebHash::Sha1.hex(content)),
+        sha256: DebHash::Sha256.hex(content),
+        sha512: Some(DebHash::Sha512.hex(content)),
     }
 }
 
@@ -75,6 +71,7 @@ fn golden_meta() -> ReleaseMeta {
         architectures: vec!["amd64".into(), "arm64".into()],
         components: vec!["main".into()],
         description: "Offline repository".into(),
+        hashes: DebHashes::default(),
     }
 }
 
@@ -277,7 +274,7 @@ fn packages_sorted_in_dpkg_version_order() {
         rec("foo", "1.10+b1", "amd64"),
         rec("bar", "2.0", "amd64"),
     ];
-    let text = packages_index(&records);
+    let text = packages_index(&records, DebHashes::default()).unwrap();
     assert!(text.ends_with("\n") && !text.ends_with("\n\n"));
     let order: Vec<(String, String, String)> = text
         .split("\n\n")
@@ -299,7 +296,7 @@ fn packages_sorted_in_dpkg_version_order() {
     .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
     .collect();
     assert_eq!(order, expect);
-    assert_eq!(packages_index(&[]), "");
+    assert_eq!(packages_index(&[], DebHashes::all()).unwrap(), "");
 }
 
 #[test]
@@ -339,15 +336,27 @@ fn split_by_arch_rules() {
 
 #[test]
 fn golden_packages() {
-    let text = packages_index(&golden_records());
+    let text = packages_index(&golden_records(), DebHashes::default()).unwrap();
     check_golden("Packages", include_str!("../../../tests/golden/deb/Packages"), &text);
-    // The stale MD5sum carried by a control file is not duplicated.
-    assert_eq!(text.matches("MD5sum:").count(), golden_records().len());
+    // SHA256 alone; the stale MD5sum carried by a control file is dropped.
+    assert_eq!(text.matches("\nSHA256: ").count(), golden_records().len());
+    assert!(!text.contains("MD5sum:") && !text.contains("SHA1:") && !text.contains("SHA512:"), "{text}");
+    // For old clients, what osrepo wrote before SHA256 became the default, byte for byte.
+    let old = packages_index(&golden_records(), "md5,sha1,sha256".parse().unwrap()).unwrap();
+    check_golden("Packages.md5-sha1-sha256", include_str!("../../../tests/golden/deb/Packages.md5-sha1-sha256"), &old);
+    assert_eq!(old.matches("MD5sum:").count(), golden_records().len());
+    let all = packages_index(&golden_records(), DebHashes::all()).unwrap();
+    let sha512 = all.lines().filter(|l| l.starts_with("SHA512: ")).count();
+    assert_eq!(sha512, golden_records().len());
+    let mut bare = golden_records();
+    bare[0].md5 = None;
+    let e = packages_index(&bare, "sha256,md5".parse().unwrap()).unwrap_err().to_string();
+    assert!(e.contains("no md5 digest") && e.contains(&bare[0].filename), "{e}");
 }
 
 #[test]
 fn golden_release() {
-    let packages = packages_index(&golden_records());
+    let packages = packages_index(&golden_records(), DebHashes::default()).unwrap();
     let files = vec![
         ("main/binary-arm64/Packages".to_string(), b"Package: x\n".to_vec()),
         ("main/binary-amd64/Packages".to_string(), packages.into()),
@@ -356,14 +365,37 @@ fn golden_release() {
     let text = release_file(&golden_meta(), &files);
     check_golden("Release", include_str!("../../../tests/golden/deb/Release"), &text);
     assert!(text.lines().all(|l| l == l.trim_end()));
+    assert_eq!(DebHashes::of_release(&text), DebHashes::default());
+    // MD5Sum and SHA256 over the Packages of old clients: what osrepo wrote before SHA256
+    // became the default, byte for byte.
+    let mut files = files;
+    files[1].1 = packages_index(&golden_records(), "md5,sha1,sha256".parse().unwrap()).unwrap().into();
+    let old = release_file(&ReleaseMeta { hashes: "md5,sha256".parse().unwrap(), ..golden_meta() }, &files);
+    check_golden("Release.md5-sha256", include_str!("../../../tests/golden/deb/Release.md5-sha256"), &old);
+    let all = release_file(&ReleaseMeta { hashes: DebHashes::all(), ..golden_meta() }, &files);
+    let sections: Vec<&str> = all.lines().filter(|l| l.ends_with(':')).collect();
+    assert_eq!(sections, ["MD5Sum:", "SHA1:", "SHA256:", "SHA512:"]);
 }
 
 // ---------- files on disk ----------
 
 #[test]
+fn xz_bytes_do_not_depend_on_the_threads() {
+    // Three blocks of text, as a Packages file of a few thousand packages.
+    let text: String = (0..120_000).map(|i| format!("Package: p{i}\nVersion: {}\n\n", i % 97)).collect();
+    assert!(text.len() as u64 > 2 * XZ_BLOCK);
+    let one = xz_with(text.as_bytes(), 1).unwrap();
+    assert_eq!(xz_with(text.as_bytes(), 2).unwrap(), one);
+    assert_eq!(xz_with(text.as_bytes(), 4).unwrap(), one);
+    assert_eq!(xz(text.as_bytes()).unwrap(), one);
+    assert_eq!(crate::index::decompress("Packages.xz", &one).unwrap(), text.as_bytes());
+    assert_eq!(crate::index::decompress("Packages.xz", &xz(b"").unwrap()).unwrap(), b"");
+}
+
+#[test]
 fn packages_files_are_deterministic() {
     let tmp = tempfile::tempdir().unwrap();
-    let text = packages_index(&golden_records());
+    let text = packages_index(&golden_records(), DebHashes::default()).unwrap();
     write_packages_files(&tmp.path().join("a/b"), &text).unwrap();
     write_packages_files(&tmp.path().join("c"), &text).unwrap();
     for name in ["Packages", "Packages.gz", "Packages.xz"] {
@@ -431,12 +463,12 @@ fn bad_deb_errors_name_the_file() {
     let dir = tmp.path().join("pool/main/b/broken");
     fs::create_dir_all(&dir).unwrap();
     fs::write(dir.join("broken_1_amd64.deb"), b"!<arch>\nnot really").unwrap();
-    let err = format!("{:#}", scan_pool(tmp.path()).unwrap_err());
+    let err = format!("{:#}", scan_pool(tmp.path(), DebHashes::default()).unwrap_err());
     assert!(err.contains("broken_1_amd64.deb"), "{err}");
-    let err = format!("{:#}", scan_pool(&tmp.path().join("nowhere")).unwrap_err());
+    let err = format!("{:#}", scan_pool(&tmp.path().join("nowhere"), DebHashes::default()).unwrap_err());
     assert!(err.contains("nowhere"), "{err}");
-    assert!(DebRecord::from_file(tmp.path(), "../escape.deb").is_err());
-    assert!(DebRecord::from_file(tmp.path(), "/etc/passwd").is_err());
+    assert!(DebRecord::read(tmp.path(), "../escape.deb", DebHashes::default(), None).is_err());
+    assert!(DebRecord::read(tmp.path(), "/etc/passwd", DebHashes::default(), None).is_err());
 }
 
 #[test]
@@ -445,7 +477,7 @@ fn real_debs_are_read_and_written() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("repo");
     build_pool(&root);
-    let records = scan_pool(&root).unwrap();
+    let records = scan_pool(&root, DebHashes::all()).unwrap();
     let files: Vec<&str> = records.iter().map(|r| r.filename.as_str()).collect();
     assert_eq!(
         files,
@@ -459,9 +491,21 @@ fn real_debs_are_read_and_written() {
     assert_eq!((tool.package(), tool.version(), tool.architecture()), ("hello-tool", "1.2-3+b1", "amd64"));
     let bytes = fs::read(root.join(&tool.filename)).unwrap();
     assert_eq!(tool.size, bytes.len() as u64);
-    assert_eq!(tool.md5, hex::encode(Md5::digest(&bytes)));
-    assert_eq!(tool.sha256, hex::encode(Sha256::digest(&bytes)));
-    assert_eq!(tool.sha1.len(), 40);
+    assert_eq!(tool.md5, Some(hex::encode(<md5::Md5 as sha2::Digest>::digest(&bytes))));
+    assert_eq!(tool.sha256, hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)));
+    assert_eq!(tool.sha1.as_ref().map(String::len), Some(40));
+    assert_eq!(tool.sha512.as_ref().map(String::len), Some(128));
+
+    // SHA256 alone by default; a known SHA-256 is taken as given (the file is not hashed).
+    let plain = scan_pool(&root, DebHashes::default()).unwrap();
+    assert_eq!((plain[1].md5.as_ref(), plain[1].sha1.as_ref(), &plain[1].sha256), (None, None, &tool.sha256));
+    let given = "ab".repeat(32);
+    let known = DebRecord::read(&root, &tool.filename, DebHashes::default(), Some(&given)).unwrap();
+    assert_eq!((known.sha256.as_str(), known.size), (given.as_str(), tool.size));
+    assert!(DebRecord::read(&root, &tool.filename, DebHashes::default(), Some("../x")).is_err());
+    let mut completed = known.clone();
+    completed.add_digests(&root.join(&tool.filename), &completed.missing(DebHashes::all())).unwrap();
+    assert_eq!((completed.md5.as_ref(), completed.sha512.as_ref()), (tool.md5.as_ref(), tool.sha512.as_ref()));
 
     // Write amd64 + arm64, then rewrite only amd64: arm64 stays listed,
     // stale signatures go away.
@@ -480,7 +524,7 @@ fn real_debs_are_read_and_written() {
     for arch in ["amd64", "arm64"] {
         for ext in ["", ".gz", ".xz"] {
             let line = format!(" main/binary-{arch}/Packages{ext}\n");
-            assert_eq!(release.matches(&line).count(), 2, "{line:?} in {release}");
+            assert_eq!(release.matches(&line).count(), 1, "{line:?} in {release}");
         }
     }
     let arm = fs::read_to_string(dist.join("main/binary-arm64/Packages")).unwrap();
@@ -587,7 +631,7 @@ fn apt_accepts_the_repository() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("repo");
     build_pool(&root);
-    let records = scan_pool(&root).unwrap();
+    let records = scan_pool(&root, DebHashes::default()).unwrap();
     let by_arch = split_by_arch(&records, &[]).unwrap();
     assert_eq!(by_arch.keys().collect::<Vec<_>>(), ["amd64"]);
     let release = write_dist(&root, &golden_meta(), "main", &by_arch).unwrap();
@@ -649,27 +693,46 @@ fn apt_accepts_the_repository() {
     assert!(log.contains("Hash Sum mismatch"), "forged Release accepted: {log}");
     fs::write(&release_path, &release).unwrap();
 
-    // Reference Packages from apt-ftparchive over the same pool.
-    let out = run(apt.cmd("apt-ftparchive").current_dir(&root).args(["packages", "pool"]));
-    let reference = stanzas_by_package(&String::from_utf8(out.stdout).unwrap());
-    let ours = stanzas_by_package(&packages_index(&records));
-    // Fields apt-ftparchive writes that this module deliberately does not.
-    const ONLY_IN_FTPARCHIVE: &[&str] = &["SHA512"];
-    assert_eq!(reference.keys().collect::<Vec<_>>(), ours.keys().collect::<Vec<_>>());
-    for (package, mut theirs) in reference {
-        for field in ONLY_IN_FTPARCHIVE {
-            assert!(theirs.remove(*field).is_some(), "apt-ftparchive no longer writes {field}; update the list");
-        }
-        assert_eq!(ours[&package], theirs, "stanza of {package}");
-    }
+    // Reference indexes from apt-ftparchive over the same pool, exactly: the default
+    // against apt-ftparchive restricted to SHA-256, every kind against its defaults.
+    let sha256_only = ["MD5", "SHA1", "SHA512"].map(|k| format!("APT::FTPArchive::{k}=false"));
+    same_as_ftparchive(&apt, &root, &records, DebHashes::default(), &sha256_only);
+    same_as_ftparchive(&apt, &root, &records, DebHashes::all(), &[]);
+    // Old clients: MD5 and SHA-1 too, against apt-ftparchive's defaults but SHA-512.
+    same_as_ftparchive(&apt, &root, &records, "md5,sha1,sha256".parse().unwrap(), &sha256_only[2..]);
+}
 
-    // Reference checksum lines from `apt-ftparchive release`.
-    let out = run(apt.cmd("apt-ftparchive").current_dir(root.join("dists/testcodename")).args(["release", "."]));
-    let reference = String::from_utf8(out.stdout).unwrap();
-    for header in ["MD5Sum:", "SHA256:"] {
+/// Write the dist of `records` with `hashes` and compare its Packages stanzas and Release
+/// checksum sections with what apt-ftparchive writes with `-o OPTS` for the same pool.
+fn same_as_ftparchive(apt: &Apt, root: &Path, records: &[DebRecord], hashes: DebHashes, opts: &[String]) {
+    let mut records = records.to_vec();
+    for r in &mut records {
+        r.add_digests(&root.join(&r.filename), &r.missing(hashes)).unwrap();
+    }
+    let by_arch = split_by_arch(&records, &[]).unwrap();
+    let release = write_dist(root, &ReleaseMeta { hashes, ..golden_meta() }, "main", &by_arch).unwrap();
+    let ftparchive = |dir: &Path, args: &[&str]| {
+        let mut cmd = apt.cmd("apt-ftparchive");
+        cmd.current_dir(dir);
+        for o in opts {
+            cmd.args(["-o", o]);
+        }
+        String::from_utf8(run(cmd.args(args)).stdout).unwrap()
+    };
+    let reference = stanzas_by_package(&ftparchive(root, &["packages", "pool"]));
+    let written = fs::read_to_string(root.join("dists/testcodename/main/binary-amd64/Packages")).unwrap();
+    let ours = stanzas_by_package(&written);
+    assert_eq!(reference.keys().collect::<Vec<_>>(), ours.keys().collect::<Vec<_>>());
+    for (package, theirs) in reference {
+        assert_eq!(ours[&package], theirs, "stanza of {package} with {hashes}");
+    }
+    let reference = ftparchive(&root.join("dists/testcodename"), &["release", "."]);
+    assert_eq!(DebHashes::of_release(&reference), hashes, "{reference}");
+    for kind in DebHash::ALL {
+        let header = format!("{}:", kind.release_section());
         let theirs: Vec<&str> =
-            release_section(&reference, header).into_iter().filter(|l| l.contains(" main/")).collect();
-        assert_eq!(release_section(&release, header), theirs, "{header}");
+            release_section(&reference, &header).into_iter().filter(|l| l.contains(" main/")).collect();
+        assert_eq!(release_section(&release, &header), theirs, "{header} with {hashes}");
     }
 }
 

@@ -18,12 +18,21 @@ impl RpmRecord {
     /// relative path without `..`. `time_file` is the file's mtime (as
     /// `createrepo_c`), `sha256` the digest of the whole file. Errors name the file.
     pub(crate) fn from_file(root: &Path, rel: &str) -> Result<RpmRecord> {
+        RpmRecord::read(root, rel, None)
+    }
+
+    /// [`RpmRecord::from_file`]; with `sha256` (a digest the caller has checked, e.g. the
+    /// cache's key) the file is not hashed again.
+    pub(crate) fn read(root: &Path, rel: &str, sha256: Option<&str>) -> Result<RpmRecord> {
         check_href(rel)?;
         let path = root.join(rel);
         let read = || -> Result<RpmRecord> {
+            if let Some(h) = sha256 {
+                crate::names::sha256("sha256", h).map_err(anyhow::Error::msg)?;
+            }
             super::bounds::check_headers(&path)?;
             // The rpm crate is fed untrusted bytes: a panic left in it is this file's error.
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_record(&path, rel)))
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_record(&path, rel, sha256)))
                 .map_err(|_| anyhow::anyhow!("malformed header (the rpm reader panicked)"))?
         };
         read().with_context(|| format!("cannot index RPM {}", path.display()))
@@ -31,15 +40,18 @@ impl RpmRecord {
 }
 
 /// Every `*.rpm` under `dir` (recursively; symlinked files are followed,
-/// symlinked directories are not), records sorted by (name, epoch, version,
-/// release, arch, href).
+/// symlinked directories are not), read on every core, records sorted by (name, epoch,
+/// version, release, arch, href). The error is the first bad file in path order.
 pub fn scan_dir(dir: &Path) -> Result<Vec<RpmRecord>> {
     if !dir.is_dir() {
         bail!("cannot list {}: not a directory", dir.display());
     }
-    let rels = crate::fsutil::walk(dir, crate::fsutil::Links::FollowFiles)?;
-    let rels = rels.iter().map(|(rel, _)| rel).filter(|rel| rel.ends_with(".rpm"));
-    let mut records = rels.map(|rel| RpmRecord::from_file(dir, rel)).collect::<Result<Vec<_>>>()?;
+    let rels: Vec<String> = crate::fsutil::walk(dir, crate::fsutil::Links::FollowFiles)?
+        .into_iter()
+        .map(|(rel, _)| rel)
+        .filter(|rel| rel.ends_with(".rpm"))
+        .collect();
+    let mut records = crate::index::par_read(&rels, |rel| RpmRecord::from_file(dir, rel))?;
     records.sort_by(RpmRecord::order);
     Ok(records)
 }
@@ -53,10 +65,13 @@ fn check_href(rel: &str) -> Result<()> {
     Ok(())
 }
 
-fn read_record(path: &Path, href: &str) -> Result<RpmRecord> {
+fn read_record(path: &Path, href: &str, sha256: Option<&str>) -> Result<RpmRecord> {
     let stat = fs::metadata(path)?;
     ensure!(stat.is_file(), "not a regular file");
-    let sha256 = crate::fsutil::hash_file::<Sha256>(path)?;
+    let sha256 = match sha256 {
+        Some(h) => h.to_owned(),
+        None => crate::fsutil::hash_file::<Sha256>(path)?,
+    };
     let meta = PackageMetadata::open(path)?;
     let h = &meta.header;
     let offsets = meta.get_package_segment_offsets();

@@ -86,11 +86,27 @@ pub fn render_repodata(
     opts: &RepodataOptions,
 ) -> Result<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::with_capacity(extra.len() + 4);
-    let mut files = vec![
-        data_file("primary", "primary.xml", primary_xml(records).as_bytes(), opts, &mut out)?,
-        data_file("filelists", "filelists.xml", filelists_xml(records).as_bytes(), opts, &mut out)?,
-        data_file("other", "other.xml", other_xml(records, opts.changelog_limit).as_bytes(), opts, &mut out)?,
-    ];
+    // The three documents are rendered and compressed at once.
+    let doc = |kind: &str, render: &(dyn Fn() -> String + Sync)| {
+        let mut packed = Vec::with_capacity(1);
+        let file = data_file(kind, &format!("{kind}.xml"), render().as_bytes(), opts, &mut packed);
+        file.map(|f| (f, packed))
+    };
+    let (primary, (filelists, other)) = rayon::join(
+        || doc("primary", &|| primary_xml(records)),
+        || {
+            rayon::join(
+                || doc("filelists", &|| filelists_xml(records)),
+                || doc("other", &|| other_xml(records, opts.changelog_limit)),
+            )
+        },
+    );
+    let mut files = Vec::with_capacity(extra.len() + 3);
+    for made in [primary, filelists, other] {
+        let (file, packed) = made?;
+        files.push(file);
+        out.extend(packed);
+    }
     let mut seen: HashSet<String> = files.iter().map(|f| f.kind.clone()).collect();
     for (kind, name, bytes) in extra {
         check_extra(kind, name, &mut seen)?;
