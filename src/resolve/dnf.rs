@@ -14,19 +14,36 @@ use crate::config::Distro;
 use crate::index::rpm::PrimaryPackage;
 
 /// Copy the upstream metadata the files are checked against (primary.xml) and the module
-/// metadata of modular repos out of the cache, named `<repo>--<file>`: dnf keeps them in
-/// `cachedir/<repo>-<hash>/repodata/`, yum in `cachedir/<repo>/`.
-pub(crate) const COPY_METADATA: &str = r#"find "$W/cache" -maxdepth 4 -type f \( -name '*primary.xml*' -o -name '*modules.yaml*' \) \
-  ! -name '*.sqlite*' | sort | while read -r f; do
-  d=$(dirname "$f")
-  [ "$(basename "$d")" = repodata ] && d=$(dirname "$d")
-  cp "$f" "$W/out/md/$(basename "$d")--$(basename "$f")"
+/// metadata of modular repos out of the cache `$C`, named `<repo>--<file>`: dnf keeps them in
+/// `cachedir/<repo>-<hash>/repodata/`, yum in `cachedir/<repo>/`. Only the files the repo's
+/// current `repomd.xml` names are taken (the cache persists between builds: older metadata
+/// files may still lie beside them).
+pub(crate) const COPY_METADATA: &str = r#"find "$C" -maxdepth 4 -type f -name repomd.xml | sort | while read -r m; do
+  d=$(dirname "$m")
+  r=$d
+  [ "$(basename "$r")" = repodata ] && r=$(dirname "$r")
+  for href in $(grep -o 'href="[^"]*"' "$m" | sed 's/^href="//; s/"$//' | grep -E 'primary\.xml|modules\.yaml'); do
+    b=$(basename "$href")
+    [ -f "$d/$b" ] && cp "$d/$b" "$W/out/md/$(basename "$r")--$b"
+  done
 done
+"#;
+
+/// The metadata cache: in the state directory osrepo mounts (kept between builds, one per
+/// set of repo files, revalidated on every run), else in the work directory.
+const CACHE_DIR: &str = r#"C=$W/cache
+STATE=/osrepo/state
+if [ -d "$STATE" ]; then
+  K=$(cat "$W"/repos.d/*.repo 2>/dev/null | cksum | cut -d' ' -f1)
+  C=$STATE/dnf-$K
+  find "$STATE" -mindepth 1 -maxdepth 1 -name 'dnf-*' ! -name "dnf-$K" -exec rm -rf {} +
+fi
+mkdir -p "$C"
 "#;
 
 /// The resolver script (POSIX sh). Arguments: BASEARCH RELEASEVER WEAKDEPS(1|0) TOOL(dnf|repotrack).
 pub(crate) fn script() -> String {
-    SCRIPT.replace("__COPY_METADATA__", COPY_METADATA)
+    SCRIPT.replace("__COPY_METADATA__", COPY_METADATA).replace("__CACHE_DIR__", CACHE_DIR)
 }
 
 const SCRIPT: &str = r#"#!/bin/sh
@@ -40,7 +57,7 @@ ARCHES=${5:-$BASEARCH,noarch}
 J=/osrepo/job
 W=/osrepo/work
 rm -rf "$W"
-mkdir -p "$W/repos.d" "$W/cache" "$W/files" "$W/out/md" "$W/keys"
+mkdir -p "$W/repos.d" "$W/files" "$W/out/md" "$W/keys"
 if [ ! -f "$J/replace-repos" ]; then
   for f in /etc/yum.repos.d/*.repo; do [ -e "$f" ] && cp "$f" "$W/repos.d/"; done
 fi
@@ -51,8 +68,8 @@ if [ -f "$J/key-urls" ]; then
     curl -fsSL "$url" -o "$W/keys/$name.asc" || { echo "osrepo: cannot fetch the key of repo $name from $url" >&2; exit 4; }
   done < "$J/key-urls"
 fi
-printf '[main]\nreposdir=%s\ncachedir=%s\nskip_if_unavailable=False\nbest=True\ninstall_weak_deps=%s\nkeepcache=True\ngpgcheck=1\n' \
-  "$W/repos.d" "$W/cache" "$WEAK" > "$W/dnf.conf"
+__CACHE_DIR__printf '[main]\nreposdir=%s\ncachedir=%s\nskip_if_unavailable=False\nbest=True\ninstall_weak_deps=%s\nkeepcache=True\ngpgcheck=1\nmetadata_expire=0\n' \
+  "$W/repos.d" "$C" "$WEAK" > "$W/dnf.conf"
 # yum fetches primary.sqlite.bz2 by default; osrepo checks files against primary.xml.
 [ "$TOOL" = repotrack ] && echo 'mddownloadpolicy=xml' >> "$W/dnf.conf"
 SPECS=$(cat "$J/specs")
@@ -179,23 +196,40 @@ mod tests {
 </metadata>"#;
 
     /// The metadata copy finds primary.xml where dnf keeps it (`<repo>-<hash>/repodata/`)
-    /// and where yum keeps it (`<repo>/`), and leaves yum's sqlite files alone.
+    /// and where yum keeps it (`<repo>/`), takes only what repomd.xml names (not yum's
+    /// sqlite files, not older metadata left in the persistent cache).
     #[test]
     fn metadata_is_found_in_dnf_and_yum_cache_layouts() {
         let w = tempfile::tempdir().unwrap();
         let c = w.path().join("cache");
+        let repomd = |hrefs: &[&str]| -> String {
+            hrefs.iter().map(|h| format!("<data><location href=\"{h}\"/></data>\n")).collect()
+        };
         for (f, body) in [
-            ("baseos-0123abcd/repodata/11-primary.xml.gz", "dnf"),
-            ("appstream-4567/repodata/22-modules.yaml.gz", "mod"),
-            ("base/33-primary.xml.gz", "yum"),
-            ("base/gen/primary.xml.sqlite", "sqlite"),
-            ("base/44-primary.sqlite.bz2", "bz2"),
+            ("baseos-0123abcd/repodata/repomd.xml", repomd(&["repodata/11-primary.xml.gz"])),
+            ("baseos-0123abcd/repodata/11-primary.xml.gz", "dnf".into()),
+            ("baseos-0123abcd/repodata/10-primary.xml.gz", "older".into()),
+            (
+                "appstream-4567/repodata/repomd.xml",
+                repomd(&["repodata/22-modules.yaml.gz", "repodata/23-other.xml.gz"]),
+            ),
+            ("appstream-4567/repodata/22-modules.yaml.gz", "mod".into()),
+            ("base/repomd.xml", repomd(&["repodata/33-primary.xml.gz", "repodata/44-primary.sqlite.bz2"])),
+            ("base/33-primary.xml.gz", "yum".into()),
+            ("base/gen/primary.xml.sqlite", "sqlite".into()),
+            ("base/44-primary.sqlite.bz2", "bz2".into()),
         ] {
             std::fs::create_dir_all(c.join(f).parent().unwrap()).unwrap();
             std::fs::write(c.join(f), body).unwrap();
         }
         std::fs::create_dir_all(w.path().join("out/md")).unwrap();
-        let st = std::process::Command::new("sh").arg("-c").arg(COPY_METADATA).env("W", w.path()).status().unwrap();
+        let st = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(COPY_METADATA)
+            .env("W", w.path())
+            .env("C", &c)
+            .status()
+            .unwrap();
         assert!(st.success());
         let mut got: Vec<String> = std::fs::read_dir(w.path().join("out/md"))
             .unwrap()
