@@ -15,7 +15,7 @@ cargo build --release --locked -q
 bin=$PWD/target/release/osrepo
 [ -f "$work/key/osrepo.key" ] || "$bin" key generate --out "$work/key" >/dev/null
 command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null
-"$bin" list debian12 --packages packages.yaml --distros distros 2>/dev/null | cut -f1 > "$work/names.txt"
+"$bin" list debian12 --packages packages.yaml --distros distros 2>/dev/null | awk -F'\t' 'NF == 2 {print $1}' > "$work/names.txt"
 
 seed() {
   docker run --rm -i -v "$work/names.txt:/names.txt:ro" debian:bookworm sh -c '
