@@ -212,14 +212,7 @@ async fn resume(part: &Path, item: &Item) -> Result<(tokio::fs::File, Hashing, u
         return Ok((restart(part).await?, hash, 0));
     }
     let mut f = tokio::fs::File::open(part).await?;
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        hash.update(&buf[..n]);
-    }
+    hash_through(&mut f, &mut hash, None, &Bar::hidden()).await?;
     let file = tokio::fs::OpenOptions::new().append(true).open(part).await?;
     Ok((file, hash, len))
 }
@@ -253,18 +246,30 @@ async fn copy_local(src: &Path, part: &Path, item: &Item, bar: &Bar) -> Result<S
     let mut from = tokio::fs::File::open(src).await.with_context(|| format!("cannot read {}", src.display()))?;
     let mut to = restart(part).await.map_err(failure_error)?;
     let mut hash = Hashing::new(&item.checksum);
+    hash_through(&mut from, &mut hash, Some(&mut to), bar).await?;
+    to.flush().await?;
+    finish(part, hash, item, false).await.map_err(failure_error)
+}
+
+/// Read `from` to its end through `hash`, copying it into `to` when given.
+async fn hash_through(
+    from: &mut tokio::fs::File,
+    hash: &mut Hashing,
+    mut to: Option<&mut tokio::fs::File>,
+    bar: &Bar,
+) -> std::io::Result<()> {
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = from.read(&mut buf).await?;
         if n == 0 {
-            break;
+            return Ok(());
         }
         hash.update(&buf[..n]);
-        to.write_all(&buf[..n]).await?;
+        if let Some(t) = to.as_deref_mut() {
+            t.write_all(&buf[..n]).await?;
+        }
         bar.inc(n as u64);
     }
-    to.flush().await?;
-    finish(part, hash, item, false).await.map_err(failure_error)
 }
 
 fn failure_error(f: Failure) -> anyhow::Error {
