@@ -20,5 +20,6 @@ pub mod pipeline;
 pub mod plan;
 pub mod publish;
 pub(crate) mod resolve;
+pub mod sbom;
 pub mod sign;
 pub mod verify;

@@ -263,6 +263,14 @@ fn create_private_file(path: &Path) -> io::Result<fs::File> {
     options.open(path)
 }
 
+/// Sign a file: its detached armored signature beside it as `<file>.asc` (the SBOMs).
+pub(crate) fn write_detached(key: &SigningKey, file: &Path, created: SystemTime) -> Result<()> {
+    let data = fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut name = file.as_os_str().to_owned();
+    name.push(".asc");
+    crate::fsutil::write_atomic(Path::new(&name), key.sign_detached(&data, created)?.as_bytes())
+}
+
 /// Write only the public parts (`osrepo.asc`, `osrepo.gpg`) into `dir` (e.g. the output
 /// tree's `keys/`), creating `dir` and replacing existing files.
 pub(crate) fn write_public_key_files(dir: &Path, key: &SigningKey) -> Result<()> {
