@@ -21,7 +21,7 @@ pub fn merge(out: &Path, parts: &[PathBuf], key: &SigningKey) -> Result<()> {
             bail!("merge: part {} is not a directory", part.display());
         }
         for (rel, src) in files_under(part)? {
-            if backends.iter().any(|b| b.regenerated_by_merge(&rel)) {
+            if backends.iter().any(|b| b.regenerated_by_merge(&rel)) || crate::sbom::is_signature(&rel) {
                 continue;
             }
             let dest = staging.path().join(&rel);
@@ -42,6 +42,7 @@ pub fn merge(out: &Path, parts: &[PathBuf], key: &SigningKey) -> Result<()> {
     for b in backends {
         b.finish_merge(staging.path(), parts, key)?;
     }
+    crate::sbom::resign(staging.path(), key)?;
     crate::sign::write_public_key_files(&staging.path().join("keys"), key)?;
     staging.commit()
 }

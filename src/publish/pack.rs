@@ -42,7 +42,8 @@ pub(crate) fn files_for_arch(root: &Path, arch: &str) -> Result<Vec<(String, Pat
             if parts.len() >= 4 && parts[2] == "os" {
                 return parts[3] == rpm_arch;
             }
-            true
+            // An SBOM goes with its arch.
+            crate::sbom::arch_of(rel).is_none_or(|a| a == arch)
         })
         .collect())
 }
@@ -133,15 +134,31 @@ pub fn pack(root: &Path, name: &str, dest: &Path, mtime: u64) -> Result<Vec<Stri
     for r in results {
         r?;
     }
+    let mut names: Vec<String> = jobs.iter().map(|j| j.0.clone()).collect();
+    names.extend(copy_sboms(root, dest)?);
     let mut sums = String::new();
-    let mut names = Vec::new();
-    for (file, _) in &jobs {
+    for file in &names {
         let hex = crate::fsutil::hash_file::<Sha256>(&dest.join(file))?;
         sums.push_str(&format!("{hex}  {file}\n"));
-        names.push(file.clone());
     }
     std::fs::write(dest.join("sha256sum.txt"), sums)?;
     Ok(names)
+}
+
+/// The SBOMs of the tree (and their signatures) beside the archives, in `dest/sbom/`, so a
+/// reviewer reads them without unpacking. Returns their names relative to `dest`.
+fn copy_sboms(root: &Path, dest: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for (rel, p) in files_under(&root.join(crate::sbom::DIR))? {
+        let rel = format!("{}/{rel}", crate::sbom::DIR);
+        if crate::sbom::arch_of(&rel).is_none() {
+            continue;
+        }
+        crate::fsutil::create_dirs(&dest.join(crate::sbom::DIR))?;
+        std::fs::copy(&p, dest.join(&rel)).with_context(|| format!("cannot copy {}", p.display()))?;
+        out.push(rel);
+    }
+    Ok(out)
 }
 
 /// Write an OCI image layout in `dir` holding `layer` (a tar.gz) as the single layer of a
