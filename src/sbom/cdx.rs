@@ -218,8 +218,10 @@ pub(crate) fn render(s: &Sbom<'_>) -> Result<Vec<u8>> {
         components: s.graph.packages.iter().enumerate().map(|(i, p)| component(s, i, p, &refs[i])).collect(),
         dependencies: dependencies(s, &refs),
     };
-    bom.serial_number = urn_uuid(&Sha256::digest(serde_json::to_vec(&bom)?));
+    // The serial number is the digest of the BOM written with a placeholder in its place.
+    bom.serial_number = urn_uuid(&[0; 16]);
     let mut bytes = serde_json::to_vec_pretty(&bom)?;
     bytes.push(b'\n');
-    Ok(bytes)
+    let serial = urn_uuid(&Sha256::digest(&bytes));
+    Ok(super::replace_first(bytes, &bom.serial_number, &serial))
 }

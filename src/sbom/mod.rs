@@ -158,6 +158,16 @@ fn enc(s: &str) -> String {
     out
 }
 
+/// `bytes` with the first occurrence of `from` replaced by `to` (the placeholder of a
+/// content-derived id: its field comes before any field a package can write into).
+fn replace_first(bytes: Vec<u8>, from: &str, to: &str) -> Vec<u8> {
+    let f = from.as_bytes();
+    match bytes.windows(f.len()).position(|w| w == f) {
+        Some(i) => [&bytes[..i], to.as_bytes(), &bytes[i + f.len()..]].concat(),
+        None => bytes,
+    }
+}
+
 /// Which closure packages each requested spec names (by name, pin or Provides, as the
 /// build's request check matches them).
 pub(crate) fn requested(job: &Job, g: &Graph) -> BTreeMap<usize, Vec<String>> {
@@ -207,8 +217,13 @@ fn write_if_present(
     ctx: (&Cache, &SigningKey),
 ) -> Result<bool> {
     let (cache, key) = ctx;
-    let Some(g) = job_graph(tree, job, locked, cache)? else { return Ok(false) };
+    let t = std::time::Instant::now();
+    let be = backend(job.distro.family);
+    let Some((flavor, packages)) = be.sbom_closure(tree, job, locked, cache)? else { return Ok(false) };
+    let read = t.elapsed().as_secs_f64();
+    let g = Graph::build(flavor, packages);
     let req = requested(job, &g);
+    let graph = t.elapsed().as_secs_f64() - read;
     let d = &job.distro;
     let subject = Subject {
         distro: d.name.clone(),
@@ -225,6 +240,12 @@ fn write_if_present(
         crate::fsutil::write_atomic(&path, &bytes)?;
         crate::sign::write_detached(key, &path, when)?;
     }
+    let all = t.elapsed().as_secs_f64();
+    tracing::debug!(
+        "{}: SBOM read {read:.3} s, graph {graph:.3} s, render and sign {:.3} s",
+        job.label(),
+        all - read - graph
+    );
     Ok(true)
 }
 

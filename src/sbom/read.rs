@@ -39,9 +39,12 @@ pub(crate) fn deb(
         let para = Paragraph::parse(stanza).with_context(|| index.display().to_string())?;
         let mut p = deb_package(&para).with_context(|| index.display().to_string())?;
         p.url = urls.get(p.sha256.as_str()).map(|u| u.to_string());
-        p.license = deb_license(cache, &repo.join(&p.path), &p)?;
-        p.path = format!("{id}/{}", p.path);
         out.push(p);
+    }
+    let licenses = deb_licenses(cache, &repo, &out)?;
+    for (p, l) in out.iter_mut().zip(licenses) {
+        p.license = l;
+        p.path = format!("{id}/{}", p.path);
     }
     Ok(Some(out))
 }
@@ -116,6 +119,27 @@ fn deb_cap(alt: &str) -> Option<Cap> {
     })
 }
 
+/// The licenses of the packages (paths relative to `repo`), read on every core: a file
+/// seen for the first time is decompressed to its copyright file.
+fn deb_licenses(cache: &Cache, repo: &Path, packages: &[Package]) -> Result<Vec<Option<License>>> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).max(1);
+    let chunk = packages.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = packages
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || part.iter().map(|p| deb_license(cache, &repo.join(&p.path), p)).collect::<Vec<_>>())
+            })
+            .collect();
+        let mut out = Vec::with_capacity(packages.len());
+        for h in handles {
+            let part = h.join().map_err(|_| anyhow::anyhow!("license reader thread panicked"))?;
+            out.extend(part.into_iter().collect::<Result<Vec<_>>>()?);
+        }
+        Ok(out)
+    })
+}
+
 /// The DEP-5 license of a .deb (cached by sha256; NOASSERTION when unreadable).
 fn deb_license(cache: &Cache, file: &Path, p: &Package) -> Result<Option<License>> {
     crate::family::cached_record(cache, "license", &p.sha256, || {
@@ -139,9 +163,9 @@ pub(crate) fn rpm(tree: &Path, repo_rel: &str, locked: &LockedJob, cache: &Cache
     let urls = urls(locked);
     let mut out = Vec::new();
     for pp in crate::index::rpm_primary(&repo)? {
-        let sha = match &pp.checksum {
-            crate::resolve::Checksum::Sha256(h) => h.clone(),
-            _ => crate::fsutil::sha256_file(&repo.join(&pp.href))?,
+        // osrepo's repodata always carries sha256 (the package id).
+        let crate::resolve::Checksum::Sha256(sha) = pp.checksum.clone() else {
+            anyhow::bail!("{}: {} has no sha256 in primary.xml", repo.display(), pp.href);
         };
         let rec = crate::family::cached_record(cache, "rpm", &sha, || RpmRecord::from_file(&repo, &pp.href))?;
         let mut p = rpm_package(&rec);
@@ -218,5 +242,45 @@ mod tests {
         assert_eq!(p.depends.iter().map(|c| c[0].name.as_str()).collect::<Vec<_>>(), ["dpkg", "libjq1", "libc6"]);
         let bad = text.replace(&"a".repeat(64), "../x");
         assert!(deb_package(&Paragraph::parse(&bad).unwrap()).is_err());
+    }
+
+    /// Mutated stanzas (bytes flipped, fields cut) go through reading, the graph and both
+    /// writers without a panic; what is written is still JSON.
+    #[test]
+    fn mutated_stanzas_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let base = format!(
+            "Package: jq\nVersion: 1:1.6-2.1\nArchitecture: amd64\nMaintainer: A <a@b.org>\nSource: jq (1.6-2)\n\
+             Provides: awk (= 1), jqx\nDepends: libjq1 (= 1.6-2.1), libc6 (>= 2.34) | libc7, jq\nRecommends: less\n\
+             Filename: pool/main/j/jq/jq_1.6-2.1_amd64.deb\nSHA256: {}\n",
+            "a".repeat(64)
+        );
+        let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+        let subject = super::super::Subject {
+            distro: "d".into(),
+            arch: "amd64".into(),
+            vendor: "debian".into(),
+            release: "12".into(),
+            created: 0,
+        };
+        for _ in 0..2000 {
+            let mut b = base.clone().into_bytes();
+            for _ in 0..rng.gen_range(1..6) {
+                let i = rng.gen_range(0..b.len());
+                b[i] = *[b'(', b')', b'|', b',', b':', b'\n', b' ', 0xff, b'"', b'<', rng.gen()]
+                    .get(rng.gen_range(0..11))
+                    .unwrap();
+            }
+            let text = String::from_utf8_lossy(&b);
+            let Ok(para) = Paragraph::parse(&text) else { continue };
+            let Ok(mut p) = deb_package(&para) else { continue };
+            p.license = license::expression(para.get("Maintainer").unwrap_or_default());
+            let g = super::super::Graph::build(super::super::Flavor::Deb, vec![p.clone(), p]);
+            let req = BTreeMap::from([(0, vec!["jq".to_string()])]);
+            let s = super::super::Sbom { subject: &subject, graph: &g, requested: &req };
+            for bytes in [super::super::spdx::render(&s).unwrap(), super::super::cdx::render(&s).unwrap()] {
+                serde_json::from_slice::<serde_json::Value>(&bytes).unwrap();
+            }
+        }
     }
 }

@@ -298,11 +298,13 @@ pub(crate) fn render(s: &Sbom<'_>) -> Result<Vec<u8>> {
         relationships: relationships(s),
         has_extracted_licensing_infos: extracted(s),
     };
-    let digest = hex::encode(Sha256::digest(serde_json::to_vec(&doc)?));
-    doc.document_namespace = format!("https://osrepo.invalid/spdx/{}-{}/{digest}", sub.distro, sub.arch);
+    // The namespace is the digest of the document written with a placeholder in its place.
+    let placeholder = "0".repeat(64);
+    doc.document_namespace = format!("https://osrepo.invalid/spdx/{}-{}/{placeholder}", sub.distro, sub.arch);
     let mut bytes = serde_json::to_vec_pretty(&doc)?;
     bytes.push(b'\n');
-    Ok(bytes)
+    let digest = hex::encode(Sha256::digest(&bytes));
+    Ok(super::replace_first(bytes, &doc.document_namespace, &doc.document_namespace.replace(&placeholder, &digest)))
 }
 
 #[cfg(test)]
