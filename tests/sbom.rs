@@ -86,11 +86,15 @@ fn check_contents(out: &Path, stem: &str, files: &BTreeMap<String, String>, requ
         let path = prop(c, "osrepo:path").expect("component without osrepo:path");
         let sha = c["hashes"][0]["content"].as_str().unwrap();
         assert_eq!(c["hashes"][0]["alg"], "SHA-256");
-        assert_eq!(files.get(&path).map(String::as_str), Some(sha), "{stem}: {path} is not in the tree with that sha256");
+        assert_eq!(
+            files.get(&path).map(String::as_str),
+            Some(sha),
+            "{stem}: {path} is not in the tree with that sha256"
+        );
         assert!(c["purl"].as_str().unwrap().contains(&format!("arch={}", prop(c, "osrepo:arch").unwrap())));
         *seen.entry(path).or_default() += 1;
     }
-    for (path, _) in files {
+    for path in files.keys() {
         assert_eq!(seen.get(path), Some(&1), "{stem}: {path} is in the tree but listed {:?} times", seen.get(path));
     }
     let marked: BTreeSet<String> = comps
@@ -225,17 +229,20 @@ fn why_paths_follow_the_depends_fields(dir: &Path, out: &Path, packages: &Path, 
     let t = String::from_utf8_lossy(&text.stdout);
     assert!(t.starts_with("debian12/amd64: ") && t.contains("\nlibgmp10 ") && t.contains("[requested: "), "{t}");
     let o = run(
-        osrepo().args(["why", "no-such-package", "--out"]).arg(out).arg("--packages").arg(packages).arg("--distros").arg(distros),
+        osrepo()
+            .args(["why", "no-such-package", "--out"])
+            .arg(out)
+            .arg("--packages")
+            .arg(packages)
+            .arg("--distros")
+            .arg(distros),
         false,
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("no-such-package is in no closure"));
 }
 
 fn sbom_files(out: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    snapshot(&out.join("sbom"))
-        .into_iter()
-        .map(|(p, d)| (p.strip_prefix(out).unwrap().to_path_buf(), d))
-        .collect()
+    snapshot(&out.join("sbom")).into_iter().map(|(p, d)| (p.strip_prefix(out).unwrap().to_path_buf(), d)).collect()
 }
 
 /// pack puts each arch's SBOMs into that arch's archive and beside the archives, listed in
