@@ -263,12 +263,12 @@ fn create_private_file(path: &Path) -> io::Result<fs::File> {
     options.open(path)
 }
 
-/// Sign a file: its detached armored signature beside it as `<file>.asc` (the SBOMs).
-pub(crate) fn write_detached(key: &SigningKey, file: &Path, created: SystemTime) -> Result<()> {
-    let data = fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+/// Sign a file's bytes `data`: the detached armored signature beside it as `<file>.asc`
+/// (the SBOMs).
+pub(crate) fn write_detached(key: &SigningKey, file: &Path, data: &[u8], created: SystemTime) -> Result<()> {
     let mut name = file.as_os_str().to_owned();
     name.push(".asc");
-    crate::fsutil::write_atomic(Path::new(&name), key.sign_detached(&data, created)?.as_bytes())
+    crate::fsutil::write_atomic(Path::new(&name), key.sign_detached(data, created)?.as_bytes())
 }
 
 /// Write only the public parts (`osrepo.asc`, `osrepo.gpg`) into `dir` (e.g. the output
