@@ -22,6 +22,7 @@ pub mod plan;
 pub mod progress;
 pub mod publish;
 pub(crate) mod resolve;
+pub mod sbom;
 pub mod serve;
 pub mod sign;
 pub mod verify;

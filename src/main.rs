@@ -104,6 +104,38 @@ enum Cmd {
     Image(ImageCmd),
     /// Prove a tree works offline: static checks, then installs on clean no-network nodes.
     Verify(VerifyArgs),
+    /// Why a package is in a closure: every path from a requested package to it.
+    Why {
+        package: String,
+        #[command(flatten)]
+        tree: TreeArgs,
+        /// Only this distro (default: every distro of the lock).
+        #[arg(long)]
+        distro: Option<String>,
+        /// Only this arch.
+        #[arg(long)]
+        arch: Option<Arch>,
+        /// Machine-readable output (the paths).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the SBOMs (sbom/<distro>-<arch>.spdx.json, .cdx.json, signed) of an existing tree.
+    Sbom {
+        out: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The lockfile (default: osrepo.lock next to the package list).
+        #[arg(long)]
+        lock: Option<PathBuf>,
+        /// The download cache (records of indexed packages are kept there).
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Fail at once when another osrepo holds OUT (default: wait).
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// Serve a tree over HTTP(S) for nodes: GET/HEAD, ranges, ETags, nothing outside OUT.
     Serve(ServeArgs),
 }
@@ -124,6 +156,22 @@ struct ServeArgs {
     /// List directories (default: a directory is 404).
     #[arg(long)]
     index: bool,
+}
+
+/// A published tree with the configuration and lock it was built from.
+#[derive(Args)]
+struct TreeArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The tree.
+    #[arg(long, default_value = "out")]
+    out: PathBuf,
+    /// The lockfile (default: osrepo.lock next to the package list).
+    #[arg(long)]
+    lock: Option<PathBuf>,
+    /// The download cache (records of indexed packages are kept there).
+    #[arg(long)]
+    cache: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -423,6 +471,19 @@ async fn run(cli: Cli) -> Result<()> {
             cmd_index_deb(&root, &dist, key.as_deref())
         }
         Cmd::Verify(a) => cmd_verify(a).await,
+        Cmd::Why { package, tree, distro, arch, json } => cmd_why(&package, &tree, distro.as_deref(), arch, json),
+        Cmd::Sbom { out, config, lock, cache, key, no_wait } => {
+            let tree = TreeArgs { config, out, lock, cache };
+            let _held = lockfile::lock(&tree.out, "output", !no_wait)?;
+            let (jobs, cache) = locked_jobs(&tree, None, None)?;
+            let fixed = std::env::var_os("SOURCE_DATE_EPOCH").is_some().then(build::build_date).transpose()?;
+            let written = osrepo::sbom::regenerate(&tree.out, &jobs, &cache, &key.load()?, fixed)?;
+            if written.is_empty() {
+                bail!("{} holds none of the lock's jobs", tree.out.display());
+            }
+            eprintln!("wrote the SBOMs of {}", written.join(", "));
+            Ok(())
+        }
         Cmd::Serve(a) => {
             let tls = a.tls_cert.zip(a.tls_key).map(|(cert, key)| osrepo::serve::Tls { cert, key });
             let opts = osrepo::serve::ServeOptions { root: a.out, listen: a.listen, tls, index: a.index };
@@ -741,6 +802,40 @@ async fn cmd_verify(a: VerifyArgs) -> Result<()> {
     }
     if !report.ok() {
         bail!("{} failure(s) in {}", report.failures().len(), a.out.display());
+    }
+    Ok(())
+}
+
+/// The lock's jobs (of `distro`, `arch` when given) with their specs, and the cache.
+fn locked_jobs(
+    t: &TreeArgs,
+    distro: Option<&str>,
+    arch: Option<Arch>,
+) -> Result<(Vec<(plan::Job, osrepo::lock::LockedJob)>, osrepo::cache::Cache)> {
+    let lock_path =
+        t.lock.clone().unwrap_or_else(|| t.config.packages.parent().unwrap_or(Path::new(".")).join("osrepo.lock"));
+    let lock = osrepo::lock::Lock::load(&lock_path)?;
+    let names = match distro {
+        Some(d) => vec![d.to_string()],
+        None => osrepo::sbom::why::lock_distros(&lock),
+    };
+    if names.is_empty() {
+        bail!("{} has no jobs", lock_path.display());
+    }
+    let packages = PackageSet::load(&t.config.packages)?;
+    let distros = distro::load_many(&t.config.distros, &names)?;
+    let jobs = osrepo::sbom::why::locked_jobs(&packages, &distros, &lock, arch)?;
+    let cache_dir = t.cache.clone().unwrap_or_else(osrepo::cache::Cache::default_dir);
+    Ok((jobs, osrepo::cache::Cache::open(&cache_dir)?))
+}
+
+fn cmd_why(package: &str, t: &TreeArgs, distro: Option<&str>, arch: Option<Arch>, json: bool) -> Result<()> {
+    let (jobs, cache) = locked_jobs(t, distro, arch)?;
+    let answers = osrepo::sbom::why::why(&t.out, &jobs, &cache, package)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&answers)?);
+    } else {
+        print!("{}", osrepo::sbom::why::render_text(&answers));
     }
     Ok(())
 }

@@ -263,6 +263,14 @@ fn create_private_file(path: &Path) -> io::Result<fs::File> {
     options.open(path)
 }
 
+/// Sign a file's bytes `data`: the detached armored signature beside it as `<file>.asc`
+/// (the SBOMs).
+pub(crate) fn write_detached(key: &SigningKey, file: &Path, data: &[u8], created: SystemTime) -> Result<()> {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".asc");
+    crate::fsutil::write_atomic(Path::new(&name), key.sign_detached(data, created)?.as_bytes())
+}
+
 /// Write only the public parts (`osrepo.asc`, `osrepo.gpg`) into `dir` (e.g. the output
 /// tree's `keys/`), creating `dir` and replacing existing files.
 pub(crate) fn write_public_key_files(dir: &Path, key: &SigningKey) -> Result<()> {

@@ -15,9 +15,10 @@ use crate::config::distro::{SourceEntry, SourceRole};
 use crate::config::Distro;
 use crate::fsutil::write_atomic;
 use crate::index::deb::{self, DebHashes, DebRecord, Paragraph, ReleaseMeta};
-use crate::lock::LockedPackage;
+use crate::lock::{LockedJob, LockedPackage};
 use crate::plan::Job;
 use crate::resolve::{apt, JOB_DIR};
+use crate::sbom::{Flavor, Package};
 use crate::sign::SigningKey;
 
 /// The deb backend.
@@ -117,6 +118,18 @@ impl Backend for Deb {
             gc_pool(&tree.join(id))?;
         }
         emit_sources(tree, jobs, ctx.base_url)
+    }
+
+    fn sbom_closure(
+        &self,
+        tree: &Path,
+        job: &Job,
+        locked: &LockedJob,
+        cache: &Cache,
+    ) -> Result<Option<(Flavor, Vec<Package>)>> {
+        let d = &job.distro;
+        let packages = crate::sbom::read::deb(tree, (&d.id, d.codename()), job.arch.deb(), locked, cache)?;
+        Ok(packages.map(|p| (Flavor::Deb, p)))
     }
 
     fn regenerated_by_merge(&self, rel: &str) -> bool {

@@ -225,6 +225,16 @@ pub(crate) trait Backend: Send + Sync {
     /// Index, sign and emit the node files of this family's jobs into the staging tree.
     fn publish(&self, tree: &Path, jobs: &[Publishing<'_>], ctx: &PublishContext<'_>) -> Result<()>;
 
+    /// The closure of a job as published in `tree`, for the SBOMs and `osrepo why`; None
+    /// when the tree does not hold the job's index.
+    fn sbom_closure(
+        &self,
+        tree: &Path,
+        job: &Job,
+        locked: &LockedJob,
+        cache: &Cache,
+    ) -> Result<Option<(crate::sbom::Flavor, Vec<crate::sbom::Package>)>>;
+
     /// `merge`: files of a part this family regenerates instead of copying (`rel` is
     /// relative to the tree, `/`-separated).
     fn regenerated_by_merge(&self, rel: &str) -> bool;

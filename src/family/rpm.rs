@@ -16,9 +16,10 @@ use crate::config::distro::RpmResolver;
 use crate::config::{Distro, ExtraRepo};
 use crate::fsutil::write_atomic;
 use crate::index::rpm::{Compression, RepodataOptions, RpmRecord};
-use crate::lock::{LockedPackage, UpstreamKey};
+use crate::lock::{LockedJob, LockedPackage, UpstreamKey};
 use crate::plan::Job;
 use crate::resolve::{dnf, JOB_DIR};
+use crate::sbom::{Flavor, Package};
 use crate::sign::SigningKey;
 
 /// The rpm backend.
@@ -157,6 +158,18 @@ impl Backend for Rpm {
             tracing::info!("noarch packages shared between arches: {saved} bytes stored once");
         }
         emit(tree, jobs, ctx.base_url)
+    }
+
+    fn sbom_closure(
+        &self,
+        tree: &Path,
+        job: &Job,
+        locked: &LockedJob,
+        cache: &Cache,
+    ) -> Result<Option<(Flavor, Vec<Package>)>> {
+        let d = &job.distro;
+        let repo = format!("{}/{}/os/{}", d.id, d.release, job.arch.rpm());
+        Ok(crate::sbom::read::rpm(tree, &repo, locked, cache)?.map(|p| (Flavor::Rpm, p)))
     }
 
     fn regenerated_by_merge(&self, rel: &str) -> bool {

@@ -54,17 +54,8 @@ pub fn tree_closures(root: &Path) -> Result<crate::lock::Closures> {
         }
         // <id>/<release>/os/<basearch>/repodata/repomd.xml
         if parts.len() == 6 && parts[2] == "os" && parts[5] == "repomd.xml" {
-            let repo = p.parent().unwrap().parent().unwrap();
-            let repomd = std::fs::read_to_string(&p)?;
-            let href = repomd
-                .split("<data type=\"primary\">")
-                .nth(1)
-                .and_then(|s| s.split("href=\"").nth(1))
-                .and_then(|s| s.split('"').next())
-                .with_context(|| format!("{}: no primary", p.display()))?;
-            let data = decompress(href, &std::fs::read(repo.join(href))?)?;
-            let packages = rpm::read_primary(&String::from_utf8_lossy(&data))
-                .with_context(|| format!("{}: {href}", repo.display()))?;
+            let repo = p.parent().and_then(Path::parent).with_context(|| format!("{}: no repo", p.display()))?;
+            let packages = rpm_primary(repo)?;
             let set = out.entry(format!("{}/{}/{}", parts[0], parts[1], parts[3])).or_default();
             for p in packages {
                 let evr = p.evr();
@@ -73,4 +64,20 @@ pub fn tree_closures(root: &Path) -> Result<crate::lock::Closures> {
         }
     }
     Ok(out)
+}
+
+/// The packages of an rpm repository's primary.xml (found through `repodata/repomd.xml`).
+pub(crate) fn rpm_primary(repo: &Path) -> Result<Vec<rpm::PrimaryPackage>> {
+    let repomd_path = repo.join("repodata/repomd.xml");
+    let repomd =
+        std::fs::read_to_string(&repomd_path).with_context(|| format!("cannot read {}", repomd_path.display()))?;
+    let href = repomd
+        .split("<data type=\"primary\">")
+        .nth(1)
+        .and_then(|s| s.split("href=\"").nth(1))
+        .and_then(|s| s.split('"').next())
+        .with_context(|| format!("{}: no primary", repomd_path.display()))?;
+    crate::names::file_name("primary href", href.trim_start_matches("repodata/")).map_err(anyhow::Error::msg)?;
+    let data = decompress(href, &std::fs::read(repo.join(href))?)?;
+    rpm::read_primary(&String::from_utf8_lossy(&data)).with_context(|| format!("{}: {href}", repo.display()))
 }

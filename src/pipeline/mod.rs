@@ -242,6 +242,12 @@ async fn publish(ctx: &BuildContext, ready: &[Ready], state: &OutputState) -> Re
     for (family, jobs) in &by_family {
         backend(*family).publish(staging.path(), jobs, &pctx)?;
     }
+    // The SBOMs describe what was just staged: written before the swap, like the indexes.
+    let t = Instant::now();
+    for r in ready {
+        crate::sbom::write_job(staging.path(), &r.job, &r.locked, r.date, (&ctx.cache, &ctx.key))?;
+    }
+    tracing::info!("SBOMs of {} job(s) written in {:.3} s", ready.len(), t.elapsed().as_secs_f64());
     crate::sign::write_public_key_files(&staging.path().join("keys"), &ctx.key)?;
     crate::emit::write_tree_files(staging.path())?;
     if let Some(gate) = &ctx.verify {

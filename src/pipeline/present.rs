@@ -5,24 +5,28 @@
 use crate::config::PackageSpec;
 use crate::family::{Backend, Identity};
 
+/// The closure packages (indexes) that satisfy a spec: those of its name (of the pinned
+/// version, when pinned), else, for an unpinned name no package has, its providers.
+pub(crate) fn satisfying(be: &dyn Backend, s: &PackageSpec, closure: &[Identity]) -> Vec<usize> {
+    let named: Vec<usize> = (0..closure.len()).filter(|&i| closure[i].name == s.name).collect();
+    match &s.version {
+        Some(pin) => named.into_iter().filter(|&i| be.pin_matches(pin, &closure[i].version)).collect(),
+        None if !named.is_empty() => named,
+        None => (0..closure.len()).filter(|&i| closure[i].provides.contains(&s.name)).collect(),
+    }
+}
+
 /// The specs the closure does not satisfy, each with why.
 pub(crate) fn unsatisfied(be: &dyn Backend, specs: &[PackageSpec], closure: &[Identity]) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for s in specs {
-        let named: Vec<&Identity> = closure.iter().filter(|p| p.name == s.name).collect();
+    for s in specs.iter().filter(|s| satisfying(be, s, closure).is_empty()) {
+        let named: Vec<&str> = closure.iter().filter(|p| p.name == s.name).map(|p| p.version.as_str()).collect();
         let why = match (&s.version, named.is_empty()) {
-            (Some(pin), false) if !named.iter().any(|p| be.pin_matches(pin, &p.version)) => {
-                let have: Vec<&str> = named.iter().map(|p| p.version.as_str()).collect();
-                Some(format!("pinned to {pin}, but the closure has {} {}", s.name, have.join(", ")))
-            }
-            (_, false) => None,
-            (None, true) if closure.iter().any(|p| p.provides.contains(&s.name)) => None,
-            (Some(_), true) => Some("pinned, but no package of that name is in the resolved closure".to_string()),
-            (None, true) => Some("not in the resolved closure (no package of that name, none provides it)".to_string()),
+            (Some(pin), false) => format!("pinned to {pin}, but the closure has {} {}", s.name, named.join(", ")),
+            (Some(_), true) => "pinned, but no package of that name is in the resolved closure".to_string(),
+            (None, _) => "not in the resolved closure (no package of that name, none provides it)".to_string(),
         };
-        if let Some(why) = why {
-            out.push((s.raw.clone(), why));
-        }
+        out.push((s.raw.clone(), why));
     }
     out
 }

@@ -21,7 +21,9 @@ pub fn merge(out: &Path, parts: &[PathBuf], key: &SigningKey) -> Result<()> {
             bail!("merge: part {} is not a directory", part.display());
         }
         for (rel, src) in files_under(part)? {
-            if backends.iter().any(|b| b.regenerated_by_merge(&rel)) || crate::emit::TREE_FILES.contains(&rel.as_str())
+            if backends.iter().any(|b| b.regenerated_by_merge(&rel))
+                || crate::emit::TREE_FILES.contains(&rel.as_str())
+                || crate::sbom::is_signature(&rel)
             {
                 continue;
             }
@@ -50,6 +52,7 @@ pub fn merge(out: &Path, parts: &[PathBuf], key: &SigningKey) -> Result<()> {
     for b in backends {
         b.finish_merge(staging.path(), parts, key)?;
     }
+    crate::sbom::resign(staging.path(), key)?;
     crate::sign::write_public_key_files(&staging.path().join("keys"), key)?;
     crate::emit::write_tree_files(staging.path())?;
     staging.commit()

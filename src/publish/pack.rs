@@ -42,7 +42,8 @@ pub(crate) fn files_for_arch(root: &Path, arch: &str) -> Result<Vec<(String, Pat
             if parts.len() >= 4 && parts[2] == "os" {
                 return parts[3] == rpm_arch;
             }
-            true
+            // An SBOM goes with its arch.
+            crate::sbom::arch_of(rel).is_none_or(|a| a == arch)
         })
         .collect())
 }
@@ -133,7 +134,8 @@ pub fn pack(root: &Path, name: &str, dest: &Path, mtime: u64) -> Result<Vec<Stri
     for r in results {
         r?;
     }
-    let names: Vec<String> = jobs.into_iter().map(|(file, _)| file).collect();
+    let mut names: Vec<String> = jobs.into_iter().map(|(file, _)| file).collect();
+    names.extend(copy_sboms(root, dest)?);
     write_sums(dest, &names)?;
     Ok(names)
 }
@@ -147,6 +149,22 @@ pub fn write_sums(dest: &Path, files: &[String]) -> Result<()> {
     }
     let p = dest.join("sha256sum.txt");
     std::fs::write(&p, sums).with_context(|| format!("cannot write {}", p.display()))
+}
+
+/// The SBOMs of the tree (and their signatures) beside the archives, in `dest/sbom/`, so a
+/// reviewer reads them without unpacking. Returns their names relative to `dest`.
+fn copy_sboms(root: &Path, dest: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for (rel, p) in files_under(&root.join(crate::sbom::DIR))? {
+        let rel = format!("{}/{rel}", crate::sbom::DIR);
+        if crate::sbom::arch_of(&rel).is_none() {
+            continue;
+        }
+        crate::fsutil::create_dirs(&dest.join(crate::sbom::DIR))?;
+        std::fs::copy(&p, dest.join(&rel)).with_context(|| format!("cannot copy {}", p.display()))?;
+        out.push(rel);
+    }
+    Ok(out)
 }
 
 /// Write an OCI image layout in `dir` holding `layer` (a tar.gz) as the single layer of a
