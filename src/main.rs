@@ -408,17 +408,22 @@ fn main() -> ExitCode {
 }
 
 /// Logs on stderr: `OSREPO_LOG` (a tracing filter) beats `-q`/`-v`; colours only on a terminal.
+/// `-v` raises osrepo's own level only. The OpenPGP crate never logs below warn, whatever the
+/// filter says: its debug output dumps key packets (the secret key included).
 fn init_logging(quiet: bool, verbose: u8) {
     use std::io::IsTerminal;
     osrepo::progress::init(quiet);
     let level = match (quiet, verbose) {
         (true, _) => "warn",
         (false, 0) => "info",
-        (false, 1) => "debug",
-        (false, _) => "trace",
+        (false, 1) => "info,osrepo=debug",
+        (false, _) => "info,osrepo=trace",
     };
+    let filter = std::env::var("OSREPO_LOG").unwrap_or_else(|_| level.to_string());
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("{filter},pgp=warn"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},pgp=warn")));
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("OSREPO_LOG").unwrap_or_else(|_| level.into()))
+        .with_env_filter(filter)
         .with_writer(osrepo::progress::LogWriter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)

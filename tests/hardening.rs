@@ -243,3 +243,19 @@ fn a_second_writer_of_one_out_waits_or_fails_with_no_wait() {
     assert!(o.status.success() && stderr(&o).contains("waiting for another osrepo"), "{}", stderr(&o));
     assert!(dir.join("dest/sha256sum.txt").exists());
 }
+
+/// Debug logs (`-v`, `OSREPO_LOG=trace`) never carry the OpenPGP crate's packet dumps: at
+/// debug it prints key packets, the secret key's bytes included.
+#[test]
+fn verbose_logs_never_dump_the_signing_key() {
+    let (dir, distros, packages) = setup("key-log", |_, t| t, "common: [jq]\n");
+    let o = run(
+        build(&dir, &distros, &packages, &dir.join("out"), &["-v", "--locked"])
+            .env("OSREPO_LOG", "trace")
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+        false,
+    );
+    let e = stderr(&o);
+    assert!(e.contains("osrepo.lock"), "the build should stop at the missing lock, after loading the key: {e}");
+    assert!(!e.contains("SecretKey") && !e.contains("tag: Signature"), "{}", tail(&e, 10));
+}
