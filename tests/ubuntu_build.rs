@@ -93,6 +93,37 @@ fn ubuntu_release_installs_offline(distro: &str, image: &str) {
     );
     let stdout = String::from_utf8_lossy(&bad.stdout);
     assert!(stdout.contains("rc=100"), "{distro}: apt-get update accepted a repo signed by another key:\n{stdout}");
+    setup_sh_configures_a_stock_node_and_restores_it(distro, image, &out);
+}
+
+/// `repos/setup.sh` on a stock node of the image (its own sources in place, no network):
+/// it finds the distro from /etc/os-release, configures our repo, apt installs with the
+/// signature checked, and `--restore` gives back every stock file byte for byte.
+fn setup_sh_configures_a_stock_node_and_restores_it(distro: &str, image: &str, out: &std::path::Path) {
+    let sums = "find /etc/apt -type f | sort | xargs -r sha256sum";
+    let script = format!(
+        "set -e\n{sums} > /tmp/before\n\
+         sh /repo/repos/setup.sh file:/repo > /tmp/setup.log 2>&1 || {{ cat /tmp/setup.log; exit 1; }}\n\
+         DEBIAN_FRONTEND=noninteractive apt-get install -y -q jq > /tmp/i.log 2>&1 || {{ tail -30 /tmp/i.log; exit 1; }}\n\
+         jq --version\n\
+         sh /repo/repos/setup.sh --restore\n\
+         {sums} > /tmp/after\n\
+         diff /tmp/before /tmp/after\n\
+         echo NODE-OK"
+    );
+    let o = run(
+        std::process::Command::new("docker")
+            .args(["run", "--rm", "--network", "none", "-v"])
+            .arg(format!("{}:/repo:ro", out.display()))
+            .args([image, "sh", "-c", &script]),
+        false,
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && stdout.contains("NODE-OK"),
+        "{distro}: setup.sh on a stock node:\n{stdout}\n{}",
+        tail(&String::from_utf8_lossy(&o.stderr), 20)
+    );
 }
 
 #[test]

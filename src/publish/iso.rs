@@ -1,5 +1,5 @@
 //! iso: `osrepo pack OUT --iso`, one ISO 9660 image (Rock Ridge) per distro × arch, holding
-//! that repository's tree (that arch's indexes and packages), the public keys and the
+//! that repository's tree (that arch's indexes and packages), the public keys, its SBOMs and the
 //! distro's node files, written with xorriso. Images are reproducible: every date (volume
 //! and files) is the pack date, owners and modes are normalized (`-r`), entries sorted.
 
@@ -42,7 +42,9 @@ pub(crate) fn files_for(root: &Path, e: &NodeEntry, arch: &str) -> Result<Vec<(S
                 || (rel.starts_with("keys/osrepo.") && !rel[5..].contains('/'));
             let in_repo = rel.starts_with(&repo_prefix)
                 && rel.split('/').find_map(|p| p.strip_prefix("binary-")).is_none_or(|b| b == arch);
-            in_repo || pool.contains(rel) || own_keys || node_files(rel)
+            // This distro × arch's SBOMs and their signatures.
+            let sbom = rel.starts_with(&format!("{}/{}-{arch}.", crate::sbom::DIR, e.name));
+            in_repo || pool.contains(rel) || own_keys || node_files(rel) || sbom
         })
         .collect())
 }
