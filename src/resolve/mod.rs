@@ -1,5 +1,5 @@
 //! resolve: what runs inside a build container and how its output is read. The container
-//! protocol both families share (directories, exit codes, the fetch script), and per tool
+//! protocol both families share (directories, exit codes, the state mount), and per tool
 //! the resolver script (`apt`, `dnf`) and the parsers of its report. Pure: the pipeline's
 //! `container` stage runs the scripts, `family` backends choose them.
 
