@@ -116,7 +116,7 @@ fn setup_sh_configures_a_stock_node_and_restores_it(distro: &str, image: &str, o
             .args(["run", "--rm", "--network", "none", "-v"])
             .arg(format!("{}:/repo:ro", out.display()))
             .args([image, "sh", "-c", &script]),
-        false,
+        true,
     );
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
