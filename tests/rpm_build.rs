@@ -167,3 +167,42 @@ fn one_failing_distro_does_not_stop_the_others() {
     let so = String::from_utf8_lossy(&o.stdout);
     assert!(so.contains("NODE-OK"), "{so}\n{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// Two pins of one rpm name (`bar-1.0` and `bar-2.0`, yum's spelling): both versions are in
+/// the pool and primary.xml, and a node installs each by its version.
+#[test]
+fn two_pins_of_one_rpm_name_put_both_versions_in_the_repository() {
+    engine();
+    rpmfix::dnf_image();
+    let dir = scratch("rpm-two-pins");
+    let vendor = new_key("vendor-two-pins");
+    let up = rpmfix::upstream_repo(&dir, &vendor);
+    let distros = dir.join("distros");
+    std::fs::create_dir_all(&distros).unwrap();
+    let asc = vendor.parent().unwrap().join("osrepo.asc");
+    std::fs::write(distros.join("fixturerpm.yaml"), rpmfix::distro_file(&up, &asc)).unwrap();
+    let packages = dir.join("packages.yaml");
+    std::fs::write(&packages, "fixture:\n  - bar-1.0\n  - realname\nother:\n  - bar-2.0\n").unwrap();
+    let distro = std::fs::read_to_string(distros.join("fixturerpm.yaml")).unwrap();
+    std::fs::write(distros.join("fixturerpm.yaml"), distro.replace("groups: [fixture]", "groups: [fixture, other]"))
+        .unwrap();
+    let out = dir.join("out");
+    let mut c = osrepo();
+    c.args(["build", "fixturerpm", "--arch", "amd64", "--packages"]).arg(&packages).arg("--distros").arg(&distros);
+    let o = run(c.arg("--out").arg(&out).arg("--key").arg(key()), true);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("resolving pass 2"));
+    let pool = out.join("fixture/1/os/x86_64/Packages");
+    for f in ["bar-1.0-1.noarch.rpm", "bar-2.0-1.noarch.rpm"] {
+        assert!(pool.join(f).is_file(), "{f} missing from the pool");
+    }
+    for v in ["1.0", "2.0"] {
+        let script = format!(
+            "$DNF --forcearch x86_64 install bar-{v} > /tmp/i.log 2>&1 || {{ tail -40 /tmp/i.log; exit 1; }}\n\
+             rpm --root /tmp/root -q --qf '%{{VERSION}}\\n' bar\n"
+        );
+        let node = dnf_node(&out, None, &script);
+        let stdout = String::from_utf8_lossy(&node.stdout);
+        assert!(node.status.success(), "bar-{v}: {stdout}\n{}", String::from_utf8_lossy(&node.stderr));
+        assert_eq!(stdout.trim().lines().last().unwrap_or(""), v, "the node installed another bar");
+    }
+}
