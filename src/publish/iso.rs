@@ -43,7 +43,7 @@ pub(crate) fn files_for(root: &Path, e: &NodeEntry, arch: &str) -> Result<Vec<(S
             let in_repo = rel.starts_with(&repo_prefix)
                 && rel.split('/').find_map(|p| p.strip_prefix("binary-")).is_none_or(|b| b == arch);
             // This distro × arch's SBOMs and their signatures.
-            let sbom = rel.starts_with(&format!("{}/{}-{arch}.", crate::sbom::DIR, e.name));
+            let sbom = crate::sbom::job_of(rel) == Some((e.name.as_str(), arch));
             in_repo || pool.contains(rel) || own_keys || node_files(rel) || sbom
         })
         .collect())

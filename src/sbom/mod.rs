@@ -295,10 +295,15 @@ pub fn regenerate(
 
 /// Is `rel` (a tree path) one of the SBOM files, and of which arch? (`sbom/x-amd64.cdx.json.asc`)
 pub(crate) fn arch_of(rel: &str) -> Option<&str> {
+    job_of(rel).map(|(_, arch)| arch)
+}
+
+/// The distro and arch of an SBOM file (`sbom/centos-stream9-arm64.cdx.json` → centos-stream9, arm64).
+pub(crate) fn job_of(rel: &str) -> Option<(&str, &str)> {
     let name = rel.strip_prefix("sbom/")?;
     let base = name.strip_suffix(".asc").unwrap_or(name);
     let base = base.strip_suffix(".spdx.json").or_else(|| base.strip_suffix(".cdx.json"))?;
-    base.rsplit_once('-').map(|(_, arch)| arch)
+    base.rsplit_once('-')
 }
 
 /// Is `rel` the signature of an SBOM (`merge` signs them again)?
@@ -389,6 +394,7 @@ pub(crate) mod tests {
         assert_eq!(arch_of("sbom/debian12-amd64.spdx.json"), Some("amd64"));
         assert_eq!(arch_of("debian/sbom/x-amd64.spdx.json"), None);
         assert_eq!(arch_of("sbom/readme.txt"), None);
+        assert_eq!(job_of("sbom/centos-stream9-arm64.cdx.json"), Some(("centos-stream9", "arm64")));
     }
 
     /// A small closure with every feature: a request by Provides, alternatives, Recommends,
