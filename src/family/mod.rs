@@ -81,14 +81,19 @@ impl ContainerInputs {
     /// job's specs (the container protocol's `resolve.sh` and `specs`).
     pub(crate) fn resolver(script: &str, job: &Job) -> ContainerInputs {
         ContainerInputs {
-            files: vec![
-                ("resolve.sh".to_string(), script.as_bytes().to_vec(), 0o755),
-                ("specs".to_string(), crate::resolve::specs_file(&job.specs).into_bytes(), 0o644),
-            ],
+            files: vec![("resolve.sh".to_string(), script.as_bytes().to_vec(), 0o755), specs_upload(&job.specs)],
             binds: Vec::new(),
         }
     }
 }
+
+/// The container protocol's `specs` upload: one spec per line.
+pub(crate) fn specs_upload(specs: &[crate::config::PackageSpec]) -> UploadFile {
+    (SPECS_FILE.to_string(), crate::resolve::specs_file(specs).into_bytes(), 0o644)
+}
+
+/// Its name in the job directory.
+const SPECS_FILE: &str = "specs";
 
 /// Mirror overrides from the command line (they beat the distro file's).
 #[derive(Debug, Clone, Default)]
@@ -113,9 +118,10 @@ impl Report {
     /// once (first seen wins), files in name order as a single pass gives them.
     pub(crate) fn union(reports: Vec<Report>) -> Report {
         let mut out = Report::default();
+        let mut urls = std::collections::BTreeSet::new();
         for r in reports {
             for a in r.artifacts {
-                if !out.artifacts.iter().any(|b| b.url == a.url) {
+                if urls.insert(a.url.clone()) {
                     out.artifacts.push(a);
                 }
             }

@@ -61,10 +61,9 @@ pub(crate) async fn resolve_all(
     for (i, specs) in passes.into_iter().enumerate() {
         let pass = Job { specs, ..job.clone() };
         tracing::info!("{}: resolving pass {} (several pins of one name are resolved apart)", job.label(), i + 1);
-        let mut files = files.to_vec();
-        for f in files.iter_mut().filter(|f| f.0 == "specs") {
-            f.1 = crate::resolve::specs_file(&pass.specs).into_bytes();
-        }
+        // The job's uploads with this pass's specs in place of the job's.
+        let specs = crate::family::specs_upload(&pass.specs);
+        let files: Vec<_> = files.iter().map(|f| if f.0 == specs.0 { specs.clone() } else { f.clone() }).collect();
         reports.push(resolve_in(c, backend, &pass, &files, &dir.join(format!("pass{i}"))).await?);
     }
     Ok(Report::union(reports))
