@@ -189,14 +189,8 @@ pub(crate) fn render(s: &Sbom<'_>) -> Result<Vec<u8>> {
     let repository = Component {
         kind: "platform",
         bom_ref: Some(REPOSITORY.into()),
-        name: format!("{}-{}", sub.distro, sub.arch),
-        description: Some(format!(
-            "osrepo offline repository of {} for {}: {} packages, {} of them requested",
-            sub.distro,
-            sub.arch,
-            s.graph.packages.len(),
-            s.requested.len()
-        )),
+        name: s.repository_name(),
+        description: Some(s.repository_description()),
         ..Component::default()
     };
     let tool = Component {

@@ -116,6 +116,24 @@ pub(crate) struct Sbom<'a> {
     pub requested: &'a BTreeMap<usize, Vec<String>>,
 }
 
+impl Sbom<'_> {
+    /// The name of the repository the document describes (`debian12-amd64`).
+    pub(crate) fn repository_name(&self) -> String {
+        format!("{}-{}", self.subject.distro, self.subject.arch)
+    }
+
+    /// Its one-line description, the same in both formats.
+    pub(crate) fn repository_description(&self) -> String {
+        format!(
+            "osrepo offline repository of {} for {}: {} packages, {} of them requested",
+            self.subject.distro,
+            self.subject.arch,
+            self.graph.packages.len(),
+            self.requested.len()
+        )
+    }
+}
+
 /// The tool named as the creator of the documents.
 pub(crate) const TOOL: &str = concat!("osrepo-", env!("CARGO_PKG_VERSION"));
 

@@ -206,10 +206,9 @@ fn package(s: &Sbom<'_>, i: usize, p: &Package) -> SpdxPackage {
 }
 
 fn repository(s: &Sbom<'_>) -> SpdxPackage {
-    let sub = s.subject;
     SpdxPackage {
         spdx_id: REPOSITORY.into(),
-        name: format!("{}-{}", sub.distro, sub.arch),
+        name: s.repository_name(),
         version_info: None,
         package_file_name: None,
         supplier: NOASSERTION.into(),
@@ -220,13 +219,7 @@ fn repository(s: &Sbom<'_>) -> SpdxPackage {
         license_declared: NOASSERTION.into(),
         copyright_text: NOASSERTION,
         source_info: None,
-        description: Some(format!(
-            "osrepo offline repository of {} for {}: {} packages, {} of them requested",
-            sub.distro,
-            sub.arch,
-            s.graph.packages.len(),
-            s.requested.len()
-        )),
+        description: Some(s.repository_description()),
         comment: format!("built by {TOOL}"),
         external_refs: vec![],
         primary_package_purpose: "OTHER",
