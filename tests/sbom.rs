@@ -179,20 +179,14 @@ fn mentioned(stanza: &str, fields: &[&str]) -> BTreeSet<String> {
 /// the Depends (or Pre-Depends, Recommends) field of the package before it names.
 fn why_paths_follow_the_depends_fields(dir: &Path, out: &Path, packages: &Path, distros: &Path, cache: &Path) {
     let st = stanzas(out);
-    let o = run(
-        osrepo()
-            .args(["why", "libgmp10", "--distro", "debian12", "--arch", "amd64", "--json", "--out"])
-            .arg(out)
-            .arg("--packages")
-            .arg(packages)
-            .arg("--distros")
-            .arg(distros)
-            .arg("--cache")
-            .arg(cache)
-            .arg("--lock")
-            .arg(dir.join("osrepo.lock")),
-        true,
-    );
+    // `osrepo why libgmp10 ARGS... --out OUT` with the build's configuration, cache and lock.
+    let why = |args: &[&str]| {
+        let mut c = osrepo();
+        c.args(["why", "libgmp10"]).args(args).arg("--out").arg(out).arg("--packages").arg(packages);
+        c.arg("--distros").arg(distros).arg("--cache").arg(cache).arg("--lock").arg(dir.join("osrepo.lock"));
+        run(&mut c, true)
+    };
+    let o = why(&["--distro", "debian12", "--arch", "amd64", "--json"]);
     let answers: Value = serde_json::from_slice(&o.stdout).unwrap();
     let paths = answers[0]["paths"].as_array().unwrap();
     assert!(!paths.is_empty(), "why libgmp10: no path\n{}", String::from_utf8_lossy(&o.stdout));
@@ -212,20 +206,7 @@ fn why_paths_follow_the_depends_fields(dir: &Path, out: &Path, packages: &Path, 
             );
         }
     }
-    let text = run(
-        osrepo()
-            .args(["why", "libgmp10", "--out"])
-            .arg(out)
-            .arg("--packages")
-            .arg(packages)
-            .arg("--distros")
-            .arg(distros)
-            .arg("--cache")
-            .arg(cache)
-            .arg("--lock")
-            .arg(dir.join("osrepo.lock")),
-        true,
-    );
+    let text = why(&[]);
     let t = String::from_utf8_lossy(&text.stdout);
     assert!(t.starts_with("debian12/amd64: ") && t.contains("\nlibgmp10 ") && t.contains("[requested: "), "{t}");
     let o = run(
