@@ -18,6 +18,8 @@ command -v xorriso >/dev/null 2>&1 || need+=(xorriso)
 command -v bsdtar >/dev/null 2>&1 || need+=(libarchive-tools)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# The SBOM validators go into a venv (scripts/test.sh): Debian splits venv/ensurepip out.
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 [ -e /usr/bin/qemu-aarch64-static ] || need+=(qemu-user-static)
 command -v update-binfmts >/dev/null 2>&1 || need+=(binfmt-support)
 if [ ${#need[@]} -gt 0 ]; then
