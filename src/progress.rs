@@ -71,21 +71,17 @@ impl Bar {
             b.set_prefix(label.to_string());
             b
         });
-        let now = Instant::now();
-        Bar { bar, label: label.to_string(), total, done: AtomicU64::new(0), started: now, last_line: Mutex::new(now) }
+        Bar::with(bar, label, total)
     }
 
     /// A bar that shows nothing (tests, and steps too small to report).
     pub fn hidden() -> Bar {
+        Bar::with(None, "", 0)
+    }
+
+    fn with(bar: Option<ProgressBar>, label: &str, total: u64) -> Bar {
         let now = Instant::now();
-        Bar {
-            bar: None,
-            label: String::new(),
-            total: 0,
-            done: AtomicU64::new(0),
-            started: now,
-            last_line: Mutex::new(now),
-        }
+        Bar { bar, label: label.to_string(), total, done: AtomicU64::new(0), started: now, last_line: Mutex::new(now) }
     }
 
     pub fn inc(&self, n: u64) {
