@@ -1,6 +1,9 @@
 //! cache: the content-addressed cache shared by every distro, arch and build. A file is
-//! stored once under its sha256, checked again whenever it is used, and linked into output
-//! trees. Index records are cached by the same key, so unchanged packages are not re-read.
+//! stored once under its sha256 and linked into output trees. It is hashed when it is
+//! stored and again whenever it is used after its inode changed (size, mtime, inode
+//! number: what a write, a truncation or a replacement changes); `osrepo cache verify`
+//! hashes every entry. Index records are cached by the same key, so unchanged packages are
+//! not re-read.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -25,6 +28,39 @@ impl GcReport {
         self.dropped.iter().map(|d| d.1).sum()
     }
 }
+
+/// The record kind of a file entry's [`Stamp`].
+const CHECKED: &str = "checked";
+
+/// What a file entry's inode looked like when it was last hashed and found right. Cache
+/// files are read-only; a write, truncation or replacement changes one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+        Stamp { dev: meta.dev(), ino: meta.ino(), size: meta.len(), mtime_ns }
+    }
+
+    /// File times tick coarsely (a clock tick, or worse on some filesystems): a file
+    /// written within [`RACY_NS`] of its hashing could change again and keep its mtime, so
+    /// its stamp is not trusted (it is hashed again next time, as git does with racily clean
+    /// entries).
+    fn racy(&self, now: std::time::SystemTime) -> bool {
+        let now_ns = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i128);
+        now_ns - self.mtime_ns < RACY_NS
+    }
+}
+
+/// See [`Stamp::racy`].
+const RACY_NS: i128 = 2_000_000_000;
 
 #[derive(Debug, Clone)]
 pub struct Cache {
@@ -63,16 +99,55 @@ impl Cache {
         Some(self.root.join("records").join(format!("{sha256}.{kind}.json")))
     }
 
-    /// The cached file with this digest and size, checked; a corrupted entry is removed.
+    /// The cached file with this digest and size, checked (hashed unless its inode is as it
+    /// was when it was last hashed); a corrupted entry is removed.
     pub fn get(&self, sha256: &str, size: u64) -> Result<Option<PathBuf>> {
+        self.get_checked(sha256, size, false)
+    }
+
+    /// [`Cache::get`], hashing the file even when its stamp matches when `always`.
+    fn get_checked(&self, sha256: &str, size: u64, always: bool) -> Result<Option<PathBuf>> {
         let p = self.file_path(sha256)?;
         let Ok(meta) = std::fs::metadata(&p) else { return Ok(None) };
+        let stamp = Stamp::of(&meta);
+        if meta.len() == size && !always && self.record::<Stamp>(CHECKED, sha256) == Some(stamp) {
+            return Ok(Some(p));
+        }
         if meta.len() == size && hash_file::<Sha256>(&p)? == sha256 {
+            // A stamp that cannot be written only costs a hash next time.
+            if !stamp.racy(std::time::SystemTime::now()) {
+                let _ = self.put_record(CHECKED, sha256, &stamp);
+            }
             return Ok(Some(p));
         }
         tracing::warn!("cache entry {} is corrupted; it will be fetched again", p.display());
         std::fs::remove_file(&p)?;
+        let _ = std::fs::remove_file(self.root.join("records").join(format!("{sha256}.{CHECKED}.json")));
         Ok(None)
+    }
+
+    /// Hash every file entry; corrupted ones are removed (the next build fetches them
+    /// again). Returns (entries checked, the digests of those removed).
+    pub fn verify_all(&self) -> Result<(usize, Vec<String>)> {
+        use rayon::prelude::*;
+        let files = crate::fsutil::files_under(&self.root.join("files"))?;
+        let results: Vec<Result<Option<String>>> = files
+            .par_iter()
+            .map(|(_, p)| {
+                let name = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                if crate::names::sha256("cache key", &name).is_err() {
+                    return Ok(None);
+                }
+                let size = std::fs::metadata(p).with_context(|| format!("cannot stat {}", p.display()))?.len();
+                Ok(self.get_checked(&name, size, true)?.is_none().then_some(name))
+            })
+            .collect();
+        let mut removed = Vec::new();
+        for r in results {
+            removed.extend(r?);
+        }
+        removed.sort();
+        Ok((files.len(), removed))
     }
 
     /// The directory a resolver keeps between builds for a job (`debian12/amd64`): apt's
@@ -162,7 +237,7 @@ impl Cache {
             r.dropped.push((name.clone(), bytes));
             if !dry_run {
                 std::fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
-                for kind in ["deb", "rpm"] {
+                for kind in ["deb", "rpm", CHECKED] {
                     let _ = std::fs::remove_file(self.root.join("records").join(format!("{name}.{kind}.json")));
                 }
             }
@@ -210,6 +285,55 @@ mod tests {
         assert!(c.get(sha, 5).unwrap().is_some(), "a dry run removes nothing");
         assert_eq!(c.gc(&BTreeSet::new(), false).unwrap().dropped_bytes(), 5);
         assert!(c.get(sha, 5).unwrap().is_none());
+    }
+
+    /// Write `data` into a read-only cache file and give it `mtime`.
+    fn rewrite(p: &Path, data: &[u8], mtime: std::time::SystemTime) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::write(p, data).unwrap();
+        std::fs::File::options().write(true).open(p).unwrap().set_modified(mtime).unwrap();
+    }
+
+    #[test]
+    fn an_entry_is_hashed_again_only_when_its_inode_changed_and_verify_all_hashes_every_entry() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Cache::open(&d.path().join("cache")).unwrap();
+        let sha = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+        let src = d.path().join("f");
+        std::fs::write(&src, b"hello").unwrap();
+        let p = c.put(&src, sha).unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        rewrite(&p, b"hello", old);
+        let stamp = || c.record::<Stamp>(CHECKED, sha);
+        assert_eq!(c.get(sha, 5).unwrap().as_deref(), Some(p.as_path()));
+        assert_eq!(stamp(), Some(Stamp::of(&std::fs::metadata(&p).unwrap())), "hashed and stamped");
+        // Same size, same mtime, other bytes: the stamp is trusted (this is what it saves)...
+        rewrite(&p, b"hellp", old);
+        assert!(c.get(sha, 5).unwrap().is_some());
+        // ...but `verify_all` hashes every entry and drops the bad one with its stamp.
+        assert_eq!(c.verify_all().unwrap(), (1, vec![sha.to_string()]));
+        assert!(!p.exists() && stamp().is_none());
+        // A change that moves the mtime is caught by `get` itself.
+        std::fs::write(&src, b"hello").unwrap();
+        let p = c.put(&src, sha).unwrap();
+        rewrite(&p, b"hello", old);
+        assert!(c.get(sha, 5).unwrap().is_some() && stamp().is_some());
+        rewrite(&p, b"hellp", old + std::time::Duration::from_secs(1));
+        assert_eq!(c.get(sha, 5).unwrap(), None, "a rewritten entry is hashed again");
+        assert!(!p.exists());
+    }
+
+    #[test]
+    fn a_file_hashed_just_after_it_was_written_gets_no_stamp() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Cache::open(&d.path().join("cache")).unwrap();
+        let sha = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+        let src = d.path().join("f");
+        std::fs::write(&src, b"hello").unwrap();
+        c.put(&src, sha).unwrap();
+        assert!(c.get(sha, 5).unwrap().is_some());
+        assert!(c.record::<Stamp>(CHECKED, sha).is_none(), "an mtime within the clock's tick is racy");
     }
 
     #[test]

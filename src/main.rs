@@ -312,6 +312,12 @@ enum CacheCmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Hash every cached file (builds hash an entry again only when its inode changed);
+    /// corrupted entries are removed and the command fails naming them.
+    Verify {
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -437,6 +443,7 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Lock(a) => cmd_build(a, true).await,
         Cmd::Diff { a, b, json } => cmd_diff(&a, &b, json),
         Cmd::Cache(CacheCmd::Gc { cache, lock, all, dry_run }) => cmd_cache_gc(cache, &lock, all, dry_run),
+        Cmd::Cache(CacheCmd::Verify { cache }) => cmd_cache_verify(cache),
         Cmd::Merge { out, parts, key, no_wait } => {
             let _held = lockfile::lock(&out, "output", !no_wait)?;
             osrepo::publish::merge::merge(&out, &parts, &key.load()?)?;
@@ -736,6 +743,17 @@ fn cmd_cache_gc(cache: Option<PathBuf>, locks: &[PathBuf], all: bool, dry_run: b
     }
     println!("kept {} cache entries ({} bytes)", r.kept, r.kept_bytes);
     println!("{verb} {} cache entries ({} bytes) that no lock references", r.dropped.len(), r.dropped_bytes());
+    Ok(())
+}
+
+fn cmd_cache_verify(cache: Option<PathBuf>) -> Result<()> {
+    let dir = cache.unwrap_or_else(osrepo::cache::Cache::default_dir);
+    let (checked, removed) = osrepo::cache::Cache::open(&dir)?.verify_all()?;
+    removed.iter().for_each(|sha| println!("corrupted: {sha} (removed; the next build fetches it again)"));
+    println!("checked {checked} cache entries in {}", dir.display());
+    if !removed.is_empty() {
+        bail!("{} corrupted cache entries removed from {}", removed.len(), dir.display());
+    }
     Ok(())
 }
 
