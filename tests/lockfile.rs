@@ -218,12 +218,20 @@ fn tampered_lock_names_the_package(env: &Env, lock_text: &str, jq_sha: &str) {
     assert!(err.contains("jq ") && err.contains("does not match the lock"), "{}", tail(&err, 20));
 }
 
-/// A corrupted cache entry is detected, fetched again, and the output is right.
+/// A corrupted cache entry is detected, fetched again, and the output is right. One whose
+/// mtime was put back is found by `cache verify`, which hashes every entry.
 fn corrupted_cache_entry_is_fetched_again(env: &Env, cache1: &Path, out2: &Path, jq_sha: &str) {
     let cached = cache1.join("files").join(&jq_sha[..2]).join(jq_sha);
+    let mtime = std::fs::metadata(&cached).unwrap().modified().unwrap();
     let mut data = std::fs::read(&cached).unwrap();
     data[100] ^= 0xff;
     std::fs::write(&cached, data).unwrap();
+    std::fs::File::options().write(true).open(&cached).unwrap().set_modified(mtime).unwrap();
+    let o = run(osrepo().args(["cache", "verify", "--cache"]).arg(cache1), false);
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains(&format!("corrupted: {jq_sha}")) && err.contains("1 corrupted cache entries"), "{out}{err}");
+    assert!(!cached.exists(), "the corrupted entry is removed");
+    run(osrepo().args(["cache", "verify", "--cache"]).arg(cache1), true);
     let out4 = env.dir.join("out4");
     let o = run(env.cmd("build", cache1, &["--locked", "--out"]).arg(&out4), true);
     assert_eq!(fetched(&o), 1, "only the corrupted file is fetched again");

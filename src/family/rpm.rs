@@ -265,12 +265,12 @@ fn index_job(tree: &Path, r: &Ready, cache: &Cache) -> Result<PathBuf> {
     // The tree is laid out by release (what the node's $releasever is, as emitted in .repo).
     let repo_dir = tree.join(&d.id).join(&d.release).join("os").join(basearch);
     if repo_dir.exists() {
-        std::fs::remove_dir_all(&repo_dir).with_context(|| format!("cannot clear {}", repo_dir.display()))?;
+        crate::fsutil::remove_tree(&repo_dir).with_context(|| format!("cannot clear {}", repo_dir.display()))?;
     }
     crate::fsutil::create_dirs(&repo_dir.join("Packages"))?;
     let date = r.date.timestamp().max(0) as u64;
     let arches = d.package_arches_for(r.job.arch);
-    let read = crate::index::par_read(&r.locked.packages, |p| record(cache, &p.sha256, &r.files[&p.sha256]))?;
+    let read = super::index_records(r, |p| record(cache, &p.sha256, &r.files[&p.sha256]))?;
     let mut records = Vec::with_capacity(read.len());
     for (p, mut rec) in r.locked.packages.iter().zip(read) {
         let cached = &r.files[&p.sha256];

@@ -36,14 +36,27 @@ pub(crate) async fn prepare(
             let _held = crate::publish::lockfile::lock(&state, "resolver state", true)?;
             let mut binds = inputs_c.binds.clone();
             binds.push(Bind { host: state, inside: crate::resolve::STATE_DIR.to_string(), writable: true });
+            let starting = format!("starting a {} container", job.image);
+            let spinner = crate::progress::Bar::spinner(&format!("{}: resolving", job.label()), &starting);
             let c = super::container::start(ctx, job, &binds).await?;
+            spinner.phase(&format!("the closure of {} requested packages", job.specs.len()));
             let report = super::container::resolve_all(&c, be, job, &inputs_c.files, dir).await;
-            c.remove().await;
-            let report = report?;
-            let wants: Vec<Want> = report.artifacts.iter().map(Want::upstream).collect();
-            let have = fetch_verified(ctx, job, &wants, &inputs_c.binds).await?;
-            let locked = lock_entry(ctx, be, job, inputs, &report, &have)?;
-            Ok(ready(job, locked, &have))
+            drop(spinner);
+            // Removing the container (its network teardown takes a third of a second) runs
+            // while the files are fetched and read; it is over before the job is.
+            let removal = tokio::spawn(c.remove());
+            let done = async {
+                let report = report?;
+                let wants: Vec<Want> = report.artifacts.iter().map(Want::upstream).collect();
+                let have = fetch_verified(ctx, job, &wants, &inputs_c.binds).await?;
+                let locked = lock_entry(ctx, be, job, inputs, &report, &have)?;
+                Ok(ready(job, locked, &have))
+            }
+            .await;
+            if let Err(e) = removal.await {
+                tracing::warn!("{}: removing the build container: {e}", job.label());
+            }
+            done
         }
     }
 }
@@ -72,7 +85,12 @@ fn lock_entry(
     let mut packages = Vec::with_capacity(have.len());
     let mut closure = Vec::with_capacity(have.len());
     // Package headers are read on every core (first error in closure order).
-    let ids = crate::index::par_read(have, |h| be.identify(&ctx.cache, &h.sha256, &h.path))?;
+    let bar = crate::progress::Bar::items(&format!("{}: reading", job.label()), have.len() as u64, "packages");
+    let ids = crate::index::par_read(have, |h| {
+        bar.inc(1);
+        be.identify(&ctx.cache, &h.sha256, &h.path)
+    })?;
+    drop(bar);
     for ((a, h), id) in report.artifacts.iter().zip(have).zip(ids) {
         packages.push(LockedPackage {
             name: id.name.clone(),

@@ -29,7 +29,7 @@ impl Staging {
         let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("out");
         let dir = parent.join(format!(".{name}.staging.{}", std::process::id()));
         if dir.exists() {
-            std::fs::remove_dir_all(&dir)?;
+            crate::fsutil::remove_tree(&dir)?;
         }
         crate::fsutil::create_dirs(&dir)?;
         let st = Staging { out: out.to_path_buf(), dir, done: false };
@@ -51,7 +51,7 @@ impl Staging {
         if self.out.exists() {
             exchange(&self.dir, &self.out)?;
             // `dir` now holds the previous tree.
-            std::fs::remove_dir_all(&self.dir)
+            crate::fsutil::remove_tree(&self.dir)
                 .with_context(|| format!("cannot remove the previous tree at {}", self.dir.display()))?;
         } else {
             std::fs::rename(&self.dir, &self.out)
@@ -65,7 +65,7 @@ impl Staging {
 impl Drop for Staging {
     fn drop(&mut self) {
         if !self.done {
-            let _ = std::fs::remove_dir_all(&self.dir);
+            let _ = crate::fsutil::remove_tree(&self.dir);
         }
     }
 }

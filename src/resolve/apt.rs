@@ -24,7 +24,12 @@ pub(crate) fn script() -> String {
 /// Write to `$W/out/show.txt` the Package, Filename, Size and SHA256 of every stanza of the
 /// verified indexes in `$L` of a package the closure (`$W/out/uris.txt`) names: one awk pass
 /// instead of an `apt-cache show` of hundreds of arguments.
-pub(crate) const INDEX_STANZAS: &str = r#"awk '
+/// grep keeps only those fields and the blank lines between stanzas (a fifth of the lines)
+/// for awk; a blank line ends each file's last stanza.
+pub(crate) const INDEX_STANZAS: &str = r#"for f in $(ls "$L"/*_Packages 2>/dev/null); do
+  grep -E '^(Package|Filename|Size|SHA256): |^$' "$f" || true
+  echo
+done | awk '
   function flush() {
     if (pkg in want) printf "Package: %s\nFilename: %s\nSize: %s\nSHA256: %s\n\n", pkg, f, size, sha
     pkg = ""; f = ""; size = ""; sha = ""
@@ -37,7 +42,7 @@ pub(crate) const INDEX_STANZAS: &str = r#"awk '
   /^SHA256: / { sha = $2 }
   /^$/ { flush() }
   END { flush() }
-' "$W/out/uris.txt" $(ls "$L"/*_Packages 2>/dev/null) > "$W/out/show.txt"
+' "$W/out/uris.txt" - > "$W/out/show.txt"
 "#;
 
 /// Keep only the deb822 stanzas that serve `$ARCH` (no `Architectures:` field, or one that
@@ -71,10 +76,13 @@ J=/osrepo/job
 W=/osrepo/work
 rm -rf "$W"
 # The lists persist in osrepo's cache when it mounts a state directory: apt then sends
-# conditional requests and fetches only the indexes that changed.
+# conditional requests and fetches only the indexes that changed. Its binary caches persist
+# beside them (apt checks them against the lists and the status file, and rebuilds them when
+# either changed).
 L=$W/lists
+C=$W
 STATE=/osrepo/state
-[ -d "$STATE" ] && L=$STATE/lists
+[ -d "$STATE" ] && L=$STATE/lists && C=$STATE
 mkdir -p "$L/partial" "$W/archives/partial" "$W/state" "$W/out"
 : > "$W/state/status"
 if [ -f "$J/replace-sources" ]; then
@@ -90,7 +98,7 @@ __ARCH_SOURCES__if [ -f "$J/key-urls" ]; then
   done < "$J/key-urls"
 fi
 set -- -o "Dir::State::Lists=$L" -o "Dir::State::status=$W/state/status" \
-  -o "Dir::Cache::archives=$W/archives" -o "Dir::Cache::pkgcache=$W/pkgcache.bin" -o "Dir::Cache::srcpkgcache=$W/srcpkgcache.bin" \
+  -o "Dir::Cache::archives=$W/archives" -o "Dir::Cache::pkgcache=$C/pkgcache.bin" -o "Dir::Cache::srcpkgcache=$C/srcpkgcache.bin" \
   -o "Acquire::GzipIndexes=false" -o "Acquire::PDiffs=false" \
   -o "APT::Architecture=$ARCH" -o "APT::Architectures::=$ARCH" \
   -o "APT::Install-Recommends=$REC" -o "APT::Sandbox::User=root" -o "Acquire::Languages=none" \
@@ -231,6 +239,31 @@ pub(crate) fn parse_uris(text: &str) -> Result<Vec<Artifact>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_stanzas_of_the_closure_come_from_every_list_even_one_without_a_final_blank_line() {
+        let d = tempfile::tempdir().unwrap();
+        let (l, w) = (d.path().join("lists"), d.path().join("w"));
+        std::fs::create_dir_all(&l).unwrap();
+        std::fs::create_dir_all(w.join("out")).unwrap();
+        let stanza = |p: &str, sha: &str| {
+            format!("Package: {p}\nVersion: 1\nFilename: pool/{p}_1_amd64.deb\nSize: 7\nMD5sum: x\nSHA256: {sha}\n")
+        };
+        // The first file's last stanza has no blank line after it.
+        std::fs::write(l.join("a_Packages"), format!("{}\n{}", stanza("zz", "ab"), stanza("jq", "aa"))).unwrap();
+        let other = "Package: other\nFilename: pool/other_1_all.deb\nSize: 9\n\n";
+        std::fs::write(l.join("b_Packages"), format!("{other}{}\n", stanza("tzdata", "bb"))).unwrap();
+        std::fs::write(w.join("out/uris.txt"), "'http://m/pool/jq_1_amd64.deb' jq_1_amd64.deb 7 MD5Sum:x\n'http://m/pool/tzdata_1_amd64.deb' tzdata_1_amd64.deb 7\n").unwrap();
+        let st =
+            std::process::Command::new("sh").args(["-euc", INDEX_STANZAS]).env("L", &l).env("W", &w).status().unwrap();
+        assert!(st.success());
+        let show = std::fs::read_to_string(w.join("out/show.txt")).unwrap();
+        assert_eq!(
+            show,
+            "Package: jq\nFilename: pool/jq_1_amd64.deb\nSize: 7\nSHA256: aa\n\n\
+             Package: tzdata\nFilename: pool/tzdata_1_amd64.deb\nSize: 7\nSHA256: bb\n\n"
+        );
+    }
 
     #[test]
     fn resolver_keeps_only_the_sources_of_its_arch() {
