@@ -320,21 +320,11 @@ impl Container {
     }
 
     /// Put files into the container: `files` are (path relative to `dir`, bytes, mode).
+    /// `dir` (absolute) and its parents are created by the same upload, as directory entries
+    /// of the archive (no command runs in the container for it).
     pub(crate) async fn upload(&self, dir: &str, files: &[UploadFile]) -> Result<()> {
-        let mut b = tar::Builder::new(Vec::new());
-        for (name, data, mode) in files {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(*mode);
-            h.set_cksum();
-            b.append_data(&mut h, name, data.as_slice())?;
-        }
-        let body = b.into_inner()?;
-        let mk = self.exec(&["mkdir", "-p", dir]).await?;
-        if mk.code != 0 {
-            bail!("{}: cannot create {dir}: {}", self.label, mk.output);
-        }
-        let opts = UploadToContainerOptionsBuilder::default().path(dir).build();
+        let body = upload_archive(dir, files).with_context(|| format!("{}: files for {dir}", self.label))?;
+        let opts = UploadToContainerOptionsBuilder::default().path("/").build();
         self.engine
             .docker
             .upload_to_container(&self.id, Some(opts), bollard::body_full(body.into()))
@@ -367,6 +357,32 @@ impl Container {
         }
         self.engine.live.lock().unwrap().remove(&self.id);
     }
+}
+
+/// The tar archive [`Container::upload`] sends to `/`: a directory entry for `dir` and each
+/// of its parents, then the files below `dir`.
+fn upload_archive(dir: &str, files: &[UploadFile]) -> Result<Vec<u8>> {
+    let rel = dir.strip_prefix('/').filter(|r| !r.is_empty()).with_context(|| format!("{dir:?} is not an absolute directory"))?;
+    let mut b = tar::Builder::new(Vec::new());
+    let mut prefix = String::new();
+    for part in rel.trim_end_matches('/').split('/') {
+        prefix.push_str(part);
+        prefix.push('/');
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_size(0);
+        h.set_mode(0o755);
+        h.set_cksum();
+        b.append_data(&mut h, &prefix, std::io::empty())?;
+    }
+    for (name, data, mode) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(*mode);
+        h.set_cksum();
+        b.append_data(&mut h, format!("{prefix}{name}"), data.as_slice())?;
+    }
+    Ok(b.into_inner()?)
 }
 
 /// Extract the regular files of a tar stream whose entries live under one top directory
@@ -407,4 +423,33 @@ pub(crate) fn extract_flat(r: impl Read, dest: &Path) -> Result<Vec<String>> {
     }
     names.sort();
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upload_archive_creates_its_directory_and_parents_before_the_files() {
+        let files = vec![("specs".to_string(), b"jq\n".to_vec(), 0o644), ("keys/a.asc".to_string(), b"k".to_vec(), 0o600)];
+        let body = upload_archive("/osrepo/job", &files).unwrap();
+        let mut ar = tar::Archive::new(body.as_slice());
+        let entries: Vec<(String, bool, u32)> = ar
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                (e.path().unwrap().display().to_string(), h.entry_type().is_dir(), h.mode().unwrap())
+            })
+            .collect();
+        let want = [
+            ("osrepo/", true, 0o755),
+            ("osrepo/job/", true, 0o755),
+            ("osrepo/job/specs", false, 0o644),
+            ("osrepo/job/keys/a.asc", false, 0o600),
+        ];
+        assert_eq!(entries, want.map(|(p, d, m)| (p.to_string(), d, m)));
+        assert!(upload_archive("osrepo/job", &files).is_err() && upload_archive("/", &files).is_err());
+    }
 }
