@@ -362,7 +362,10 @@ impl Container {
 /// The tar archive [`Container::upload`] sends to `/`: a directory entry for `dir` and each
 /// of its parents, then the files below `dir`.
 fn upload_archive(dir: &str, files: &[UploadFile]) -> Result<Vec<u8>> {
-    let rel = dir.strip_prefix('/').filter(|r| !r.is_empty()).with_context(|| format!("{dir:?} is not an absolute directory"))?;
+    let rel = dir
+        .strip_prefix('/')
+        .filter(|r| !r.is_empty())
+        .with_context(|| format!("{dir:?} is not an absolute directory"))?;
     let mut b = tar::Builder::new(Vec::new());
     let mut prefix = String::new();
     for part in rel.trim_end_matches('/').split('/') {
@@ -431,7 +434,8 @@ mod tests {
 
     #[test]
     fn an_upload_archive_creates_its_directory_and_parents_before_the_files() {
-        let files = vec![("specs".to_string(), b"jq\n".to_vec(), 0o644), ("keys/a.asc".to_string(), b"k".to_vec(), 0o600)];
+        let files =
+            vec![("specs".to_string(), b"jq\n".to_vec(), 0o644), ("keys/a.asc".to_string(), b"k".to_vec(), 0o600)];
         let body = upload_archive("/osrepo/job", &files).unwrap();
         let mut ar = tar::Archive::new(body.as_slice());
         let entries: Vec<(String, bool, u32)> = ar

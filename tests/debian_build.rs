@@ -125,6 +125,17 @@ fn missing_packages_fail_the_build_by_name_and_leave_out_untouched() {
     assert!(!err.contains("\n  curl:"), "an existing package was reported missing:\n{err}");
     assert_eq!(before, snapshot(&out), "out/ changed after a failed build");
     assert_no_leftovers(&dir);
+    // Requests that exist but cannot be installed together: apt's own explanation, per package.
+    let conflicting = dir.join("conflicting.yaml");
+    std::fs::write(&conflicting, "debian12:\n  - jq\n  - mtr\n  - mtr-tiny\n").unwrap();
+    let o = run(&mut build(&dir, &distros, &conflicting, &out, &["--no-recommends"]), false);
+    let err = String::from_utf8_lossy(&o.stderr);
+    for (name, other) in [("mtr", "mtr-tiny"), ("mtr-tiny", "mtr")] {
+        let why = format!("\n  {name}: Breaks: {other} ");
+        assert!(err.contains(&why), "error does not say that {name} breaks {other}:\n{}", tail(&err, 30));
+    }
+    assert!(!err.contains("\n  jq:"), "jq was reported:\n{err}");
+    assert_eq!(before, snapshot(&out), "out/ changed after a failed build");
 }
 
 #[test]

@@ -18,8 +18,33 @@ use crate::config::Distro;
 
 /// The resolver script (POSIX sh). Arguments: ARCH RECOMMENDS(true|false); specs in job/specs.
 pub(crate) fn script() -> String {
-    SCRIPT.replace("__ARCH_SOURCES__", ARCH_SOURCES).replace("__INDEX_STANZAS__", INDEX_STANZAS)
+    SCRIPT
+        .replace("__ARCH_SOURCES__", ARCH_SOURCES)
+        .replace("__INDEX_STANZAS__", INDEX_STANZAS)
+        .replace("__EXPLAIN__", EXPLAIN)
 }
+
+/// An awk filter from apt's messages of a failed install (stdout, then stderr) to
+/// `missing.tsv` lines (`spec<TAB>why`): what it cannot find (each named in one run, a
+/// virtual package with its providers) and the conflicts it cannot solve (the "unmet
+/// dependencies" block, per package).
+pub(crate) const EXPLAIN: &str = r#"awk '
+  /^Package [^ ]+ is a virtual package provided by:$/ { virt = $2; next }
+  virt != "" && /^  [^ ]/ { prov[virt] = prov[virt] (prov[virt] == "" ? "" : ", ") $1; next }
+  { virt = "" }
+  /^E: Unable to locate package / { n = $0; sub(/^E: Unable to locate package /, "", n); print n "\t" substr($0, 4); next }
+  /^E: Package .* has no installation candidate$/ {
+    split($0, q, "'\''"); why = substr($0, 4)
+    if (q[2] in prov) why = why " (a virtual package provided by " prov[q[2]] ")"
+    print q[2] "\t" why; next
+  }
+  /^E: Version .* for .* was not found$/ { split($0, q, "'\''"); print q[4] "=" q[2] "\t" substr($0, 4); next }
+  /^E: Release .* for .* was not found$/ { split($0, q, "'\''"); print q[4] "/" q[2] "\t" substr($0, 4); next }
+  /^The following packages have unmet dependencies:$/ { unmet = 1; next }
+  unmet && /^ [^ ]+ : / { name = $1; line = $0; sub(/^ [^ ]+ : /, "", line); print name "\t" line; next }
+  unmet && /^   +[^ ]/ { line = $0; sub(/^ +/, "", line); print name "\t" line; next }
+  { unmet = 0 }
+'"#;
 
 /// Write to `$W/out/show.txt` the Package, Filename, Size and SHA256 of every stanza of the
 /// verified indexes in `$L` of a package the closure (`$W/out/uris.txt`) names: one awk pass
@@ -78,13 +103,14 @@ rm -rf "$W"
 # The lists persist in osrepo's cache when it mounts a state directory: apt then sends
 # conditional requests and fetches only the indexes that changed. Its binary caches persist
 # beside them (apt checks them against the lists and the status file, and rebuilds them when
-# either changed).
+# either changed), with the empty status file they were built for: truncating it again would
+# give it a new mtime and cost a rebuild of the 40 MB cache on every run.
 L=$W/lists
-C=$W
+C=$W/state
 STATE=/osrepo/state
 [ -d "$STATE" ] && L=$STATE/lists && C=$STATE
-mkdir -p "$L/partial" "$W/archives/partial" "$W/state" "$W/out"
-: > "$W/state/status"
+mkdir -p "$L/partial" "$W/archives/partial" "$C" "$W/out"
+[ -f "$C/status" ] && [ ! -s "$C/status" ] || : > "$C/status"
 if [ -f "$J/replace-sources" ]; then
   rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*
 fi
@@ -97,7 +123,7 @@ __ARCH_SOURCES__if [ -f "$J/key-urls" ]; then
     /usr/lib/apt/apt-helper download-file "$url" "$J/keys/$name.asc" || { echo "osrepo: cannot fetch the key of extra repo $name from $url" >&2; exit 4; }
   done < "$J/key-urls"
 fi
-set -- -o "Dir::State::Lists=$L" -o "Dir::State::status=$W/state/status" \
+set -- -o "Dir::State::Lists=$L" -o "Dir::State::status=$C/status" \
   -o "Dir::Cache::archives=$W/archives" -o "Dir::Cache::pkgcache=$C/pkgcache.bin" -o "Dir::Cache::srcpkgcache=$C/srcpkgcache.bin" \
   -o "Acquire::GzipIndexes=false" -o "Acquire::PDiffs=false" \
   -o "APT::Architecture=$ARCH" -o "APT::Architectures::=$ARCH" \
@@ -118,8 +144,9 @@ SPECS=$(cat "$J/specs")
 echo "osrepo: resolving $(echo "$SPECS" | wc -w) requested packages"
 # shellcheck disable=SC2086
 if ! apt-get "$@" -q -y --print-uris install $SPECS > "$W/out/uris.raw" 2> "$W/out/sim.log"; then
-  : > "$W/out/missing.tsv"
-  for s in $SPECS; do
+  cat "$W/out/uris.raw" "$W/out/sim.log" | __EXPLAIN__ > "$W/out/missing.tsv"
+  # A failure apt did not explain: try each spec alone (slow: a second per spec).
+  [ -s "$W/out/missing.tsv" ] || for s in $SPECS; do
     if ! apt-get "$@" -q -s install "$s" > "$W/out/one.log" 2>&1; then
       why=$(grep '^E: ' "$W/out/one.log" | head -n 1 | sed 's/^E: //')
       printf '%s\t%s\n' "$s" "${why:-cannot be installed}" >> "$W/out/missing.tsv"
@@ -239,6 +266,67 @@ pub(crate) fn parse_uris(text: &str) -> Result<Vec<Artifact>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn explain(apt_output: &str) -> String {
+        let o = std::process::Command::new("sh")
+            .args(["-euc", &format!("{EXPLAIN}\n")])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(apt_output.as_bytes())?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        assert!(o.status.success());
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    #[test]
+    fn a_failed_install_is_explained_per_spec_from_one_run_of_apt() {
+        // What bookworm's apt printed (stdout, then stderr) for
+        // `install curl python-apt aufs-tools netcat jq=0.1 socat/nosuch nosuch`.
+        let out = "Reading package lists...\nBuilding dependency tree...\n\
+            Package aufs-tools is not available, but is referred to by another package.\n\
+            This may mean that the package is missing, has been obsoleted, or\n\
+            is only available from another source\n\n\
+            Package netcat is a virtual package provided by:\n  netcat-openbsd 1.219-1\n  netcat-traditional 1.10-47\n\n\
+            E: Unable to locate package nosuch\n\
+            E: Package 'aufs-tools' has no installation candidate\n\
+            E: Package 'netcat' has no installation candidate\n\
+            E: Version '0.1' for 'jq' was not found\n\
+            E: Release 'nosuch' for 'socat' was not found\n";
+        assert_eq!(
+            explain(out),
+            "nosuch\tUnable to locate package nosuch\n\
+             aufs-tools\tPackage 'aufs-tools' has no installation candidate\n\
+             netcat\tPackage 'netcat' has no installation candidate (a virtual package provided by netcat-openbsd, netcat-traditional)\n\
+             jq=0.1\tVersion '0.1' for 'jq' was not found\n\
+             socat/nosuch\tRelease 'nosuch' for 'socat' was not found\n"
+        );
+        let m = parse_missing(&explain(out));
+        assert_eq!(m.len(), 5);
+        assert_eq!(m[3], ("jq=0.1".to_string(), "Version '0.1' for 'jq' was not found".to_string()));
+    }
+
+    #[test]
+    fn a_conflict_among_the_requests_is_explained_by_the_packages_that_break() {
+        let out = "The following information may help to resolve the situation:\n\n\
+            The following packages have unmet dependencies:\n \
+            mtr : Breaks: mtr-tiny but 0.95-1 is to be installed\n \
+            mtr-tiny : Breaks: mtr but 0.95-1 is to be installed\n \
+            foo : Depends: bar (>= 2) but 1 is to be installed\n       \
+            Depends: baz but it is not installable\n\
+            E: Unable to correct problems, you have held broken packages.\n";
+        assert_eq!(
+            explain(out),
+            "mtr\tBreaks: mtr-tiny but 0.95-1 is to be installed\n\
+             mtr-tiny\tBreaks: mtr but 0.95-1 is to be installed\n\
+             foo\tDepends: bar (>= 2) but 1 is to be installed\n\
+             foo\tDepends: baz but it is not installable\n"
+        );
+    }
 
     #[test]
     fn index_stanzas_of_the_closure_come_from_every_list_even_one_without_a_final_blank_line() {
