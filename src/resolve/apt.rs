@@ -130,12 +130,26 @@ set -- -o "Dir::State::Lists=$L" -o "Dir::State::status=$C/status" \
   -o "APT::Install-Recommends=$REC" -o "APT::Sandbox::User=root" -o "Acquire::Languages=none" \
   -o "Debug::NoLocking=1" -o "Acquire::Retries=3"
 echo "osrepo: apt-get update ($ARCH)"
-if ! apt-get "$@" -q update > "$W/out/update.log" 2>&1; then
+# The Release files apt has, to tell a changed one from a 200 with the same bytes.
+mkdir -p "$W/prev"
+for f in "$L"/*Release "$L"/*Release.gpg; do
+  [ -f "$f" ] && cp -p "$f" "$W/prev/"
+done
+# The binary caches are built (only when the lists changed) by the install below, not
+# removed and rebuilt by the update.
+if ! apt-get "$@" -o pkgCacheFile::Generate=false -q update > "$W/out/update.log" 2>&1; then
   cat "$W/out/update.log" >&2
   echo "osrepo: apt-get update failed" >&2
   exit 5
 fi
 cat "$W/out/update.log"
+# A 200 with the bytes apt had is a 304 (some mirrors ignore If-Modified-Since): such a file
+# keeps its time, so the binary caches built from these lists stay valid.
+for p in "$W/prev"/*; do
+  [ -f "$p" ] || continue
+  f=$L/${p##*/}
+  if cmp -s "$p" "$f"; then touch -r "$p" "$f"; fi
+done
 if grep -Eq '^(E: |W: (GPG error|Failed to fetch|Some index files failed|The repository .* (is not signed|does not have a Release)))' "$W/out/update.log"; then
   echo "osrepo: apt-get update reported problems (see above); refusing to resolve from incomplete or unverified sources" >&2
   exit 5
