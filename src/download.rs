@@ -89,11 +89,28 @@ impl Downloader {
     }
 
     /// Download every item into the cache, `connections` at a time; results in item order.
+    #[cfg(test)]
     pub(crate) async fn fetch_all(&self, cache: &Cache, items: &[Item], bar: &Bar) -> Vec<Result<Fetched>> {
-        futures_util::stream::iter(items.iter().map(|it| self.fetch(cache, it, bar)))
-            .buffered(self.connections)
-            .collect()
-            .await
+        self.fetch_all_then(cache, items, bar, &|_| {}).await
+    }
+
+    /// [`Downloader::fetch_all`], calling `landed` with each file as soon as it is in the
+    /// cache (in the order they land), so that work on it can start while others download.
+    pub(crate) async fn fetch_all_then(
+        &self,
+        cache: &Cache,
+        items: &[Item],
+        bar: &Bar,
+        landed: &(dyn Fn(&Fetched) + Sync),
+    ) -> Vec<Result<Fetched>> {
+        let one = |it| async move {
+            let r = self.fetch(cache, it, bar).await;
+            if let Ok(f) = &r {
+                landed(f);
+            }
+            r
+        };
+        futures_util::stream::iter(items.iter().map(one)).buffered(self.connections).collect().await
     }
 
     /// One file: downloaded (resuming a partial one), verified, moved into the cache.

@@ -177,6 +177,21 @@ async fn local_files_are_copied_and_checked() {
 }
 
 #[tokio::test]
+async fn each_file_that_lands_is_handed_over_once_and_failed_ones_never() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("a.deb");
+    std::fs::write(&src, body()).unwrap();
+    let cache = Cache::open(&d.path().join("cache")).unwrap();
+    let it = |c| Item { location: Location::Local(src.clone()), size: body().len() as u64, checksum: c };
+    let items = [it(Checksum::Sha256(sha())), it(Checksum::Sha256("cd".repeat(32)))];
+    let seen = std::sync::Mutex::new(Vec::new());
+    let landed = |f: &Fetched| seen.lock().unwrap().push((f.sha256.clone(), f.path.is_file()));
+    let got = downloader().fetch_all_then(&cache, &items, &Bar::hidden(), &landed).await;
+    assert!(got[0].is_ok() && got[1].is_err());
+    assert_eq!(*seen.lock().unwrap(), vec![(sha(), true)], "only the verified file, already in the cache");
+}
+
+#[tokio::test]
 async fn one_file_wanted_twice_at_once_is_downloaded_once() {
     let srv = serve(Misbehave::None).await;
     let d = tempfile::tempdir().unwrap();

@@ -93,6 +93,15 @@ impl Backend for Deb {
         })
     }
 
+    fn warm(&self, cache: &Cache, sha256: &str, path: &Path) {
+        // The license needs the data.tar decompressed up to the copyright file: the most CPU a
+        // cold build spends on a package.
+        let name = self.identify(cache, sha256, path).map(|id| id.name);
+        if let Err(e) = name.and_then(|n| crate::sbom::read::deb_license(cache, path, sha256, &n)) {
+            tracing::debug!("{}: not read ahead: {e:#}", path.display());
+        }
+    }
+
     fn upstream_repo(&self, url: &str) -> String {
         url.split("/pool/").next().unwrap_or(url).to_string()
     }

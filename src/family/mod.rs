@@ -222,6 +222,10 @@ pub(crate) trait Backend: Send + Sync {
     /// Name, version and arch of a package file (its index record is cached by sha256).
     fn identify(&self, cache: &Cache, sha256: &str, path: &Path) -> Result<Identity>;
 
+    /// Read what the later stages will want of a file just downloaded into the cache (its
+    /// cached records), while other files still download. Errors are left for those stages.
+    fn warm(&self, _cache: &Cache, _sha256: &str, _path: &Path) {}
+
     /// The upstream repository a package URL belongs to.
     fn upstream_repo(&self, url: &str) -> String;
 

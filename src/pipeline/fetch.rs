@@ -1,8 +1,8 @@
 //! fetch: get every file of a closure into the cache, checked against the checksum and size
 //! the upstream's signed metadata (or the lock) gives. Files the cache has are not fetched;
 //! the others are downloaded on the host by `download` (`file:` URLs of mounted repos read
-//! through their mounts). One path for resolving and for locked builds: neither needs a
-//! container to fetch.
+//! through their mounts), and read as they land (`warm`). One path for resolving and for
+//! locked builds: neither needs a container to fetch.
 
 use std::path::PathBuf;
 
@@ -82,8 +82,16 @@ pub(crate) async fn fetch_verified(ctx: &BuildContext, job: &Job, wants: &[Want]
         total as f64 / 1048576.0
     );
     let bar = Bar::bytes(&format!("{label}: downloading"), total);
-    let got = ctx.downloader.fetch_all(&ctx.cache, &items, &bar).await;
+    // Files are read (headers, licenses) as they land, on the cores the download leaves idle.
+    let warmer = super::warm::Warmer::for_backend(crate::family::backend(job.distro.family), &ctx.cache);
+    let landed = |f: &crate::download::Fetched| warmer.submit(&f.sha256, &f.path);
+    let got = ctx.downloader.fetch_all_then(&ctx.cache, &items, &bar, &landed).await;
     tracing::info!("{label}: downloaded {}", bar.finish());
+    let t = std::time::Instant::now();
+    if tokio::task::spawn_blocking(move || warmer.finish()).await.is_err() {
+        tracing::debug!("{label}: a reader of downloaded files panicked");
+    }
+    tracing::debug!("{label}: reading the downloaded files took {:.2} s after the last one", t.elapsed().as_secs_f64());
     let source = if kind == "files" { "the upstream metadata" } else { "the lock" };
     let mut failed = Vec::new();
     for (i, r) in missing.into_iter().zip(got) {

@@ -11,6 +11,7 @@ pub(crate) mod prepare;
 pub(crate) mod present;
 pub mod report;
 pub(crate) mod state;
+pub(crate) mod warm;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

@@ -128,7 +128,9 @@ fn deb_licenses(cache: &Cache, repo: &Path, packages: &[Package]) -> Result<Vec<
         let handles: Vec<_> = packages
             .chunks(chunk)
             .map(|part| {
-                s.spawn(move || part.iter().map(|p| deb_license(cache, &repo.join(&p.path), p)).collect::<Vec<_>>())
+                s.spawn(move || {
+                    part.iter().map(|p| deb_license(cache, &repo.join(&p.path), &p.sha256, &p.name)).collect::<Vec<_>>()
+                })
             })
             .collect();
         let mut out = Vec::with_capacity(packages.len());
@@ -140,10 +142,12 @@ fn deb_licenses(cache: &Cache, repo: &Path, packages: &[Package]) -> Result<Vec<
     })
 }
 
-/// The DEP-5 license of a .deb (cached by sha256; NOASSERTION when unreadable).
-fn deb_license(cache: &Cache, file: &Path, p: &Package) -> Result<Option<License>> {
-    crate::family::cached_record(cache, "license", &p.sha256, || {
-        Ok(match license::deb_copyright(file, &p.name) {
+/// The DEP-5 license of the .deb `file` of package `name` (cached by sha256; NOASSERTION
+/// when unreadable). A build reads it as soon as the file lands (see `pipeline::warm`), so
+/// the SBOM finds it in the cache.
+pub(crate) fn deb_license(cache: &Cache, file: &Path, sha256: &str, name: &str) -> Result<Option<License>> {
+    crate::family::cached_record(cache, "license", sha256, || {
+        Ok(match license::deb_copyright(file, name) {
             Ok(Some(text)) => license::dep5(&text),
             Ok(None) => None,
             Err(e) => {
