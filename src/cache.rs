@@ -287,6 +287,17 @@ mod tests {
         assert!(c.get(sha, 5).unwrap().is_none());
     }
 
+    /// A cache holding the entry of `hello` (just written), with its digest and path.
+    fn hello_entry() -> (tempfile::TempDir, Cache, &'static str, PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let c = Cache::open(&d.path().join("cache")).unwrap();
+        let sha = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+        let src = d.path().join("f");
+        std::fs::write(&src, b"hello").unwrap();
+        let p = c.put(&src, sha).unwrap();
+        (d, c, sha, p)
+    }
+
     /// Write `data` into a read-only cache file and give it `mtime`.
     fn rewrite(p: &Path, data: &[u8], mtime: std::time::SystemTime) {
         use std::os::unix::fs::PermissionsExt;
@@ -297,12 +308,8 @@ mod tests {
 
     #[test]
     fn an_entry_is_hashed_again_only_when_its_inode_changed_and_verify_all_hashes_every_entry() {
-        let d = tempfile::tempdir().unwrap();
-        let c = Cache::open(&d.path().join("cache")).unwrap();
-        let sha = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+        let (d, c, sha, p) = hello_entry();
         let src = d.path().join("f");
-        std::fs::write(&src, b"hello").unwrap();
-        let p = c.put(&src, sha).unwrap();
         let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
         rewrite(&p, b"hello", old);
         let stamp = || c.record::<Stamp>(CHECKED, sha);
@@ -326,12 +333,7 @@ mod tests {
 
     #[test]
     fn a_file_hashed_just_after_it_was_written_gets_no_stamp() {
-        let d = tempfile::tempdir().unwrap();
-        let c = Cache::open(&d.path().join("cache")).unwrap();
-        let sha = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
-        let src = d.path().join("f");
-        std::fs::write(&src, b"hello").unwrap();
-        c.put(&src, sha).unwrap();
+        let (_d, c, sha, _) = hello_entry();
         assert!(c.get(sha, 5).unwrap().is_some());
         assert!(c.record::<Stamp>(CHECKED, sha).is_none(), "an mtime within the clock's tick is racy");
     }

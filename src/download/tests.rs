@@ -162,28 +162,28 @@ async fn md5_metadata_is_checked_and_the_file_is_stored_by_sha256() {
     assert_eq!(r.unwrap().sha256, sha());
 }
 
-#[tokio::test]
-async fn local_files_are_copied_and_checked() {
-    let d = tempfile::tempdir().unwrap();
-    let src = d.path().join("a.deb");
-    std::fs::write(&src, body()).unwrap();
-    let cache = Cache::open(&d.path().join("cache")).unwrap();
-    let it = |c| Item { location: Location::Local(src.clone()), size: body().len() as u64, checksum: c };
-    let got = downloader()
-        .fetch_all(&cache, &[it(Checksum::Sha256(sha())), it(Checksum::Sha256("cd".repeat(32)))], &Bar::hidden())
-        .await;
-    assert_eq!(got[0].as_ref().unwrap().sha256, sha());
-    assert!(got[1].is_err());
-}
-
-#[tokio::test]
-async fn each_file_that_lands_is_handed_over_once_and_failed_ones_never() {
+/// A cache and two items of one local file: the right checksum, then a wrong one.
+fn local_items() -> (tempfile::TempDir, Cache, [Item; 2]) {
     let d = tempfile::tempdir().unwrap();
     let src = d.path().join("a.deb");
     std::fs::write(&src, body()).unwrap();
     let cache = Cache::open(&d.path().join("cache")).unwrap();
     let it = |c| Item { location: Location::Local(src.clone()), size: body().len() as u64, checksum: c };
     let items = [it(Checksum::Sha256(sha())), it(Checksum::Sha256("cd".repeat(32)))];
+    (d, cache, items)
+}
+
+#[tokio::test]
+async fn local_files_are_copied_and_checked() {
+    let (_d, cache, items) = local_items();
+    let got = downloader().fetch_all(&cache, &items, &Bar::hidden()).await;
+    assert_eq!(got[0].as_ref().unwrap().sha256, sha());
+    assert!(got[1].is_err());
+}
+
+#[tokio::test]
+async fn each_file_that_lands_is_handed_over_once_and_failed_ones_never() {
+    let (_d, cache, items) = local_items();
     let seen = std::sync::Mutex::new(Vec::new());
     let landed = |f: &Fetched| seen.lock().unwrap().push((f.sha256.clone(), f.path.is_file()));
     let got = downloader().fetch_all_then(&cache, &items, &Bar::hidden(), &landed).await;
