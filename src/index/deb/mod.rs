@@ -13,7 +13,7 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -22,7 +22,9 @@ use debian_packaging::package_version::PackageVersion;
 use rayon::prelude::*;
 
 mod hashes;
+mod packages_files;
 pub use hashes::{DebHash, DebHashes};
+pub use packages_files::{render_packages_files, write_packages_files};
 
 /// Fields the index writer sets itself; a copy carried in a control file is dropped.
 const INDEX_OWNED_FIELDS: &[&str] = &["Filename", "Size", "MD5sum", "SHA1", "SHA256", "SHA512"];
@@ -336,61 +338,6 @@ fn stanza(r: &DebRecord, hashes: DebHashes) -> String {
         push_field(&mut out, name, value);
     }
     out
-}
-
-/// Gzip `data` reproducibly: mtime 0, no file name, level 9.
-fn gzip(data: &[u8]) -> Result<Vec<u8>> {
-    let mut enc = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
-    enc.write_all(data)?;
-    Ok(enc.finish()?)
-}
-
-/// The xz block size: blocks are compressed independently, on every core; the bytes
-/// depend on it, never on the number of threads.
-const XZ_BLOCK: u64 = 1 << 20;
-
-/// Xz-compress `data` with the fixed preset 6 (CRC64) in blocks of [`XZ_BLOCK`], the blocks
-/// on up to `threads` threads at once.
-fn xz_with(data: &[u8], threads: u32) -> Result<Vec<u8>> {
-    let stream = xz2::stream::MtStreamBuilder::new()
-        .preset(6)
-        .check(xz2::stream::Check::Crc64)
-        .block_size(XZ_BLOCK)
-        .threads(threads.max(1))
-        .encoder()?;
-    let mut enc = xz2::write::XzEncoder::new_stream(Vec::new(), stream);
-    enc.write_all(data)?;
-    Ok(enc.finish()?)
-}
-
-/// [`xz_with`] on as many threads as there are cores and blocks.
-fn xz(data: &[u8]) -> Result<Vec<u8>> {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let blocks = (data.len() as u64).div_ceil(XZ_BLOCK).max(1);
-    xz_with(data, cores.min(blocks as usize).min(16) as u32)
-}
-
-/// `Packages`, `Packages.gz` and `Packages.xz` (names and bytes) of an index
-/// text, deterministically (gzip header mtime 0, no file name, level 9; xz preset 6 in
-/// blocks of 1 MiB, compressed on every core). The two compressions run at once.
-pub fn render_packages_files(text: &str) -> Result<Vec<(String, Vec<u8>)>> {
-    let data = text.as_bytes();
-    let (gz, xz) = rayon::join(|| gzip(data).context("gzip of Packages"), || xz(data).context("xz of Packages"));
-    Ok(vec![
-        ("Packages".to_string(), data.to_vec()),
-        ("Packages.gz".to_string(), gz?),
-        ("Packages.xz".to_string(), xz?),
-    ])
-}
-
-/// Write DIR/Packages, DIR/Packages.gz, DIR/Packages.xz as
-/// [`render_packages_files`] makes them. Creates DIR.
-pub fn write_packages_files(dir: &Path, text: &str) -> Result<()> {
-    crate::fsutil::create_dirs(dir)?;
-    for (name, bytes) in render_packages_files(text)? {
-        crate::fsutil::write_atomic(&dir.join(name), &bytes)?;
-    }
-    Ok(())
 }
 
 /// The descriptive fields of a Release file, and the checksums its indexes carry.

@@ -380,19 +380,6 @@ fn golden_release() {
 // ---------- files on disk ----------
 
 #[test]
-fn xz_bytes_do_not_depend_on_the_threads() {
-    // Three blocks of text, as a Packages file of a few thousand packages.
-    let text: String = (0..120_000).map(|i| format!("Package: p{i}\nVersion: {}\n\n", i % 97)).collect();
-    assert!(text.len() as u64 > 2 * XZ_BLOCK);
-    let one = xz_with(text.as_bytes(), 1).unwrap();
-    assert_eq!(xz_with(text.as_bytes(), 2).unwrap(), one);
-    assert_eq!(xz_with(text.as_bytes(), 4).unwrap(), one);
-    assert_eq!(xz(text.as_bytes()).unwrap(), one);
-    assert_eq!(crate::index::decompress("Packages.xz", &one).unwrap(), text.as_bytes());
-    assert_eq!(crate::index::decompress("Packages.xz", &xz(b"").unwrap()).unwrap(), b"");
-}
-
-#[test]
 fn packages_files_are_deterministic() {
     let tmp = tempfile::tempdir().unwrap();
     let text = packages_index(&golden_records(), DebHashes::default()).unwrap();
