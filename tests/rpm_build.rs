@@ -172,15 +172,7 @@ fn one_failing_distro_does_not_stop_the_others() {
 /// the pool and primary.xml, and a node installs each by its version.
 #[test]
 fn two_pins_of_one_rpm_name_put_both_versions_in_the_repository() {
-    engine();
-    rpmfix::dnf_image();
-    let dir = scratch("rpm-two-pins");
-    let vendor = new_key("vendor-two-pins");
-    let up = rpmfix::upstream_repo(&dir, &vendor);
-    let distros = dir.join("distros");
-    std::fs::create_dir_all(&distros).unwrap();
-    let asc = vendor.parent().unwrap().join("osrepo.asc");
-    std::fs::write(distros.join("fixturerpm.yaml"), rpmfix::distro_file(&up, &asc)).unwrap();
+    let (dir, distros) = rpmfix::fixture_distro("rpm-two-pins", "vendor-two-pins");
     let packages = dir.join("packages.yaml");
     std::fs::write(&packages, "fixture:\n  - bar-1.0\n  - realname\nother:\n  - bar-2.0\n").unwrap();
     let distro = std::fs::read_to_string(distros.join("fixturerpm.yaml")).unwrap();

@@ -204,15 +204,7 @@ fn traversal_and_symlinks_out_of_the_tree_get_404_and_no_bytes() {
 
 #[test]
 fn fixture_rpm_node_sets_up_installs_through_serve_and_restores() {
-    engine();
-    rpmfix::dnf_image();
-    let dir = scratch("serve-rpm");
-    let vendor = new_key("serve-vendor");
-    let up = rpmfix::upstream_repo(&dir, &vendor);
-    let distros = dir.join("distros");
-    std::fs::create_dir_all(&distros).unwrap();
-    std::fs::write(distros.join("fixturerpm.yaml"), rpmfix::distro_file(&up, &vendor.with_file_name("osrepo.asc")))
-        .unwrap();
+    let (dir, distros) = rpmfix::fixture_distro("serve-rpm", "serve-vendor");
     let packages = dir.join("packages.yaml");
     std::fs::write(&packages, "fixture:\n  - app\n  - modpkg\n").unwrap();
     let out = dir.join("out");

@@ -171,15 +171,7 @@ fn build_verify_that_fails_leaves_out_byte_for_byte() {
 
 /// A fixture rpm tree for x86_64 and aarch64, built with the dnf image.
 fn rpm_tree() -> (PathBuf, PathBuf, PathBuf) {
-    engine();
-    rpmfix::dnf_image();
-    let dir = scratch("verify-rpm");
-    let vendor = new_key("verify-vendor");
-    let up = rpmfix::upstream_repo(&dir, &vendor);
-    let distros = dir.join("distros");
-    std::fs::create_dir_all(&distros).unwrap();
-    let d = rpmfix::distro_file(&up, &vendor.parent().unwrap().join("osrepo.asc"));
-    std::fs::write(distros.join("fixturerpm.yaml"), d).unwrap();
+    let (dir, distros) = rpmfix::fixture_distro("verify-rpm", "verify-vendor");
     let packages = dir.join("packages.yaml");
     std::fs::write(&packages, "fixture:\n  - app\n  - modpkg\n").unwrap();
     let out = dir.join("out");

@@ -258,7 +258,10 @@ fn index_job(
 ) -> Result<()> {
     let (d, cache) = (&r.job.distro, ctx.cache);
     let repo = tree.join(&d.id);
-    let read = super::index_records(r, |p| record(cache, &p.sha256, &r.files[&p.sha256], ctx.deb_hashes))?;
+    let label = format!("{}: indexing", r.job.label());
+    let read = crate::index::par_read_counted(&label, &r.locked.packages, |p| {
+        record(cache, &p.sha256, &r.files[&p.sha256], ctx.deb_hashes)
+    })?;
     let mut records = Vec::with_capacity(read.len());
     for (p, mut rec) in r.locked.packages.iter().zip(read) {
         let cached = &r.files[&p.sha256];

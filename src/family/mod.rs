@@ -274,23 +274,6 @@ pub(crate) fn mount_file_repo(d: &Distro, r: &ExtraRepo, binds: &mut Vec<Bind>) 
     Ok(Some(inside))
 }
 
-/// `read` of every package of a published job, on every core and in the lock's order, with
-/// an indexing bar for the job.
-pub(crate) fn index_records<T: Send>(
-    r: &Ready,
-    read: impl Fn(&crate::lock::LockedPackage) -> Result<T> + Sync,
-) -> Result<Vec<T>> {
-    let bar = crate::progress::Bar::items(
-        &format!("{}: indexing", r.job.label()),
-        r.locked.packages.len() as u64,
-        "packages",
-    );
-    crate::index::par_read(&r.locked.packages, |p| {
-        bar.inc(1);
-        read(p)
-    })
-}
-
 /// The index record of a package file, from the cache (by sha256) or read and cached.
 pub(crate) fn cached_record<T>(cache: &Cache, kind: &str, sha256: &str, read: impl FnOnce() -> Result<T>) -> Result<T>
 where

@@ -270,7 +270,9 @@ fn index_job(tree: &Path, r: &Ready, cache: &Cache) -> Result<PathBuf> {
     crate::fsutil::create_dirs(&repo_dir.join("Packages"))?;
     let date = r.date.timestamp().max(0) as u64;
     let arches = d.package_arches_for(r.job.arch);
-    let read = super::index_records(r, |p| record(cache, &p.sha256, &r.files[&p.sha256]))?;
+    let label = format!("{}: indexing", r.job.label());
+    let read =
+        crate::index::par_read_counted(&label, &r.locked.packages, |p| record(cache, &p.sha256, &r.files[&p.sha256]))?;
     let mut records = Vec::with_capacity(read.len());
     for (p, mut rec) in r.locked.packages.iter().zip(read) {
         let cached = &r.files[&p.sha256];

@@ -31,6 +31,20 @@ pub(crate) fn par_read<I: Sync, T: Send>(items: &[I], read: impl Fn(&I) -> Resul
     results.into_iter().collect()
 }
 
+/// [`par_read`] of package files with a bar on the terminal (`label`: `debian12/amd64:
+/// indexing`) counting them.
+pub(crate) fn par_read_counted<I: Sync, T: Send>(
+    label: &str,
+    items: &[I],
+    read: impl Fn(&I) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    let bar = crate::progress::Bar::items(label, items.len() as u64, "packages");
+    par_read(items, |i| {
+        bar.inc(1);
+        read(i)
+    })
+}
+
 /// The package sets of an output tree, per repository and arch (`debian/bookworm/amd64`,
 /// `rocky/9/x86_64`), as (name, arch, version), for `osrepo diff`.
 pub fn tree_closures(root: &Path) -> Result<crate::lock::Closures> {

@@ -85,12 +85,8 @@ fn lock_entry(
     let mut packages = Vec::with_capacity(have.len());
     let mut closure = Vec::with_capacity(have.len());
     // Package headers are read on every core (first error in closure order).
-    let bar = crate::progress::Bar::items(&format!("{}: reading", job.label()), have.len() as u64, "packages");
-    let ids = crate::index::par_read(have, |h| {
-        bar.inc(1);
-        be.identify(&ctx.cache, &h.sha256, &h.path)
-    })?;
-    drop(bar);
+    let label = format!("{}: reading", job.label());
+    let ids = crate::index::par_read_counted(&label, have, |h| be.identify(&ctx.cache, &h.sha256, &h.path))?;
     for ((a, h), id) in report.artifacts.iter().zip(have).zip(ids) {
         packages.push(LockedPackage {
             name: id.name.clone(),

@@ -122,24 +122,7 @@ fn deb_cap(alt: &str) -> Option<Cap> {
 /// The licenses of the packages (paths relative to `repo`), read on every core: a file
 /// seen for the first time is decompressed to its copyright file.
 fn deb_licenses(cache: &Cache, repo: &Path, packages: &[Package]) -> Result<Vec<Option<License>>> {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).max(1);
-    let chunk = packages.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = packages
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter().map(|p| deb_license(cache, &repo.join(&p.path), &p.sha256, &p.name)).collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        let mut out = Vec::with_capacity(packages.len());
-        for h in handles {
-            let part = h.join().map_err(|_| anyhow::anyhow!("license reader thread panicked"))?;
-            out.extend(part.into_iter().collect::<Result<Vec<_>>>()?);
-        }
-        Ok(out)
-    })
+    crate::index::par_read(packages, |p| deb_license(cache, &repo.join(&p.path), &p.sha256, &p.name))
 }
 
 /// The DEP-5 license of the .deb `file` of package `name` (cached by sha256; NOASSERTION

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use rpm::{Dependency, FileOptions, PackageBuilder};
 
-use super::run;
+use super::{engine, new_key, run, scratch};
 
 /// The dnf-capable image made from the Debian base (Debian's dnf, dnf-plugins-core, createrepo-c).
 pub const DNF_IMAGE: &str = "osrepo-test/dnf:bookworm";
@@ -185,6 +185,21 @@ pub fn upstream_repo(dir: &Path, vendor_key: &Path) -> PathBuf {
         true,
     );
     up
+}
+
+/// The start of a fixture-rpm test: the engine and the dnf image there, a scratch directory
+/// `name` with the upstream repo signed by a new vendor key `key`, and
+/// `distros/fixturerpm.yaml` ([`distro_file`]) for it. Returns (scratch dir, distros dir).
+pub fn fixture_distro(name: &str, key: &str) -> (PathBuf, PathBuf) {
+    engine();
+    dnf_image();
+    let dir = scratch(name);
+    let vendor = new_key(key);
+    let up = upstream_repo(&dir, &vendor);
+    let distros = dir.join("distros");
+    std::fs::create_dir_all(&distros).unwrap();
+    std::fs::write(distros.join("fixturerpm.yaml"), distro_file(&up, &vendor.with_file_name("osrepo.asc"))).unwrap();
+    (dir, distros)
 }
 
 /// The fixture rpm distro file: dnf on the Debian base, the fixture upstream as its only
