@@ -96,6 +96,8 @@ impl Downloader {
 
     /// [`Downloader::fetch_all`], calling `landed` with each file as soon as it is in the
     /// cache (in the order they land), so that work on it can start while others download.
+    /// The largest files are asked for first: they take the most work after landing, and a
+    /// big file fetched last would leave one core working alone at the end.
     pub(crate) async fn fetch_all_then(
         &self,
         cache: &Cache,
@@ -103,14 +105,19 @@ impl Downloader {
         bar: &Bar,
         landed: &(dyn Fn(&Fetched) + Sync),
     ) -> Vec<Result<Fetched>> {
-        let one = |it| async move {
-            let r = self.fetch(cache, it, bar).await;
+        let one = |i: usize| async move {
+            let r = self.fetch(cache, &items[i], bar).await;
             if let Ok(f) = &r {
                 landed(f);
             }
-            r
+            (i, r)
         };
-        futures_util::stream::iter(items.iter().map(one)).buffered(self.connections).collect().await
+        let mut order: Vec<usize> = (0..items.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(items[i].size));
+        let mut got: Vec<(usize, Result<Fetched>)> =
+            futures_util::stream::iter(order.into_iter().map(one)).buffer_unordered(self.connections).collect().await;
+        got.sort_by_key(|(i, _)| *i);
+        got.into_iter().map(|(_, r)| r).collect()
     }
 
     /// One file: downloaded (resuming a partial one), verified, moved into the cache.

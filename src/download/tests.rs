@@ -201,3 +201,24 @@ async fn one_file_wanted_twice_at_once_is_downloaded_once() {
     assert!(got.iter().all(|g| g.as_ref().map(|f| f.sha256 == sha()).unwrap_or(false)));
     assert_eq!(srv.requests.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn the_largest_files_are_fetched_first_and_results_keep_item_order() {
+    let d = tempfile::tempdir().unwrap();
+    let cache = Cache::open(&d.path().join("cache")).unwrap();
+    let items: Vec<Item> = [10usize, 30, 20]
+        .iter()
+        .map(|&n| {
+            let src = d.path().join(format!("{n}.deb"));
+            std::fs::write(&src, vec![n as u8; n]).unwrap();
+            let sha = hex::encode(Sha256::digest(vec![n as u8; n]));
+            Item { location: Location::Local(src), size: n as u64, checksum: Checksum::Sha256(sha) }
+        })
+        .collect();
+    let seen = Mutex::new(Vec::new());
+    let landed = |f: &Fetched| seen.lock().unwrap().push(std::fs::metadata(&f.path).unwrap().len());
+    let got = Downloader::new(1).unwrap().fetch_all_then(&cache, &items, &Bar::hidden(), &landed).await;
+    assert_eq!(*seen.lock().unwrap(), [30, 20, 10]);
+    let sizes: Vec<u64> = got.iter().map(|r| std::fs::metadata(&r.as_ref().unwrap().path).unwrap().len()).collect();
+    assert_eq!(sizes, [10, 30, 20]);
+}

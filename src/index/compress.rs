@@ -13,7 +13,7 @@ pub fn decompress(name: &str, data: &[u8]) -> Result<Vec<u8>> {
     } else if name.ends_with(".zst") {
         out = zstd::decode_all(data)?;
     } else if name.ends_with(".xz") {
-        xz2::read::XzDecoder::new(data).read_to_end(&mut out)?;
+        liblzma::read::XzDecoder::new(data).read_to_end(&mut out)?;
     } else if name.ends_with(".bz2") {
         bail!("{name}: bzip2 metadata is not supported");
     } else {
@@ -33,7 +33,7 @@ mod tests {
         let text = b"<metadata/>\n";
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(text).unwrap();
-        let mut xz = xz2::write::XzEncoder::new(Vec::new(), 1);
+        let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 1);
         xz.write_all(text).unwrap();
         assert_eq!(decompress("a-primary.xml.gz", &gz.finish().unwrap()).unwrap(), text);
         assert_eq!(decompress("a-primary.xml.zst", &zstd::encode_all(&text[..], 1).unwrap()).unwrap(), text);

@@ -31,10 +31,7 @@ pub(crate) struct Graph {
 /// Compare two versions of the flavor; None when either does not parse.
 fn compare(flavor: Flavor, a: &str, b: &str) -> Option<Ordering> {
     match flavor {
-        Flavor::Deb => {
-            use debian_packaging::package_version::PackageVersion;
-            Some(PackageVersion::parse(a).ok()?.cmp(&PackageVersion::parse(b).ok()?))
-        }
+        Flavor::Deb => Some(a.parse::<debversion::Version>().ok()?.cmp(&b.parse::<debversion::Version>().ok()?)),
         Flavor::Rpm => Some(rpm_evr_cmp(a, b)),
     }
 }

@@ -7,7 +7,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 /// An SPDX license expression and the `LicenseRef-`s it uses (id, original name).
@@ -331,27 +331,11 @@ const MAX_COPYRIGHT: u64 = 4 << 20;
 
 /// `usr/share/doc/<package>/copyright` from a .deb's data.tar (None when it has none, or
 /// it is a link to another package's).
-/// liblzma's `LZMA_IGNORE_CHECK` decoder flag (xz2's constant of that name has another value).
-const IGNORE_CHECK: u32 = 0x10;
-
 pub(crate) fn deb_copyright(path: &Path, package: &str) -> Result<Option<String>> {
     let want = format!("usr/share/doc/{package}/copyright");
     let read = || -> Result<Option<String>> {
         let mut file = std::io::BufReader::new(std::fs::File::open(path)?);
-        let (name, size) = data_member(&mut file)?;
-        let member = file.take(size);
-        let plain: Box<dyn Read> = match name.strip_prefix("data.tar").unwrap_or_default() {
-            "" => Box::new(member),
-            // The file's SHA-256 was checked: xz's own CRC of each block adds nothing but time.
-            ".xz" => Box::new(xz2::read::XzDecoder::new_stream(
-                member,
-                xz2::stream::Stream::new_stream_decoder(u64::MAX, IGNORE_CHECK)?,
-            )),
-            ".gz" => Box::new(flate2::read::GzDecoder::new(member)),
-            ".zst" => Box::new(zstd::stream::read::Decoder::new(member)?),
-            other => bail!("data.tar{other}: unknown compression"),
-        };
-        let mut tar = tar::Archive::new(plain);
+        let mut tar = crate::index::deb::archive::tar_member(&mut file, "data.tar")?;
         for e in tar.entries()? {
             let mut e = e?;
             let p = String::from_utf8_lossy(&e.path_bytes()).into_owned();
@@ -366,27 +350,6 @@ pub(crate) fn deb_copyright(path: &Path, package: &str) -> Result<Option<String>
     // Decompressors and the tar reader are fed untrusted bytes: a panic is this file's error.
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(read))
         .map_err(|_| anyhow::anyhow!("{}: malformed package (the archive reader panicked)", path.display()))?
-}
-
-/// Skip to the `data.tar*` member of an ar archive: its name and size.
-fn data_member(r: &mut impl Read) -> Result<(String, u64)> {
-    let mut magic = [0u8; 8];
-    r.read_exact(&mut magic)?;
-    if &magic != b"!<arch>\n" {
-        bail!("not a .deb (no ar header)");
-    }
-    loop {
-        let mut h = [0u8; 60];
-        r.read_exact(&mut h).map_err(|_| anyhow::anyhow!("not a .deb: no data.tar member"))?;
-        let name = String::from_utf8_lossy(&h[..16]).trim_end().trim_end_matches('/').to_string();
-        let size: u64 =
-            String::from_utf8_lossy(&h[48..58]).trim().parse().map_err(|_| anyhow::anyhow!("bad ar member size"))?;
-        if name.starts_with("data.tar") {
-            return Ok((name, size));
-        }
-        // Members are padded to an even size.
-        std::io::copy(&mut r.take(size + size % 2), &mut std::io::sink())?;
-    }
 }
 
 #[cfg(test)]

@@ -98,25 +98,40 @@ pub(crate) fn deb_clauses(field: &str) -> Vec<Clause> {
         .collect()
 }
 
+/// One alternative, `name[:arch] [(op version)] [[arch …]] [<profile …>]`; None when it is
+/// not of that form.
 fn deb_cap(alt: &str) -> Option<Cap> {
-    use debian_packaging::dependency::{SingleDependency, VersionRelationship as R};
-    if alt.is_empty() {
+    let end = alt.find(|c: char| c.is_whitespace() || "([<".contains(c)).unwrap_or(alt.len());
+    let (full, rest) = alt.split_at(end);
+    // `foo:any`, `foo:amd64`: the package is foo.
+    let name = full.split(':').next().unwrap_or_default();
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-._".contains(&b)) {
         return None;
     }
-    let d = SingleDependency::parse(alt).ok()?;
-    let c = d.version_constraint.as_ref();
-    Some(Cap {
-        // `foo:any`, `foo:amd64`: the package is foo.
-        name: d.package.split(':').next().unwrap_or_default().to_string(),
-        op: c.map(|c| match c.relationship {
-            R::StrictlyEarlier => Op::Lt,
-            R::EarlierOrEqual => Op::Le,
-            R::ExactlyEqual => Op::Eq,
-            R::LaterOrEqual => Op::Ge,
-            R::StrictlyLater => Op::Gt,
-        }),
-        version: c.map(|c| c.version.to_string()),
-    })
+    let rest = rest.trim_start();
+    let (op, version) = match rest.strip_prefix('(') {
+        None => (None, None),
+        Some(inner) => {
+            let (inner, _) = inner.split_once(')')?;
+            let inner = inner.trim();
+            let (op, version) = [
+                ("<<", Op::Lt),
+                ("<=", Op::Le),
+                (">=", Op::Ge),
+                (">>", Op::Gt),
+                ("=", Op::Eq),
+                ("<", Op::Le),
+                (">", Op::Ge),
+            ]
+            .into_iter()
+            .find_map(|(text, op)| inner.strip_prefix(text).map(|v| (op, v.trim())))?;
+            if version.is_empty() || version.contains(char::is_whitespace) {
+                return None;
+            }
+            (Some(op), Some(version.to_string()))
+        }
+    };
+    Some(Cap { name: name.to_string(), op, version })
 }
 
 /// The licenses of the packages (paths relative to `repo`), read on every core: a file
@@ -215,6 +230,19 @@ mod tests {
         assert_eq!(c[1].iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["mawk", "awk"]);
         assert_eq!(c[2][0].name, "python3");
         assert!(deb_clauses("((((, |, a (>= ").iter().all(|c| !c.is_empty()));
+        let one = |alt: &str| deb_cap(alt).map(|c| (c.name, c.op, c.version));
+        assert_eq!(
+            one("libc6:amd64 (<< 2.37) [amd64] <!nocheck>"),
+            Some(("libc6".into(), Some(Op::Lt), Some("2.37".into())))
+        );
+        assert_eq!(one("dpkg (>= 1:1.19)"), Some(("dpkg".into(), Some(Op::Ge), Some("1:1.19".into()))));
+        // The obsolete `<` and `>` mean `<=` and `>=` (Debian policy 7.1).
+        assert_eq!(one("a (< 2)").and_then(|c| c.1), Some(Op::Le));
+        assert_eq!(one("a(>3)").and_then(|c| c.1), Some(Op::Ge));
+        assert_eq!(one("perl [!i386]"), Some(("perl".into(), None, None)));
+        for bad in ["a (>= 1", "a (~ 1)", "a (>= )", "a (= 1 2)", "(x)", "é", ""] {
+            assert_eq!(one(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -17,10 +17,9 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use debian_packaging::deb::reader::{BinaryPackageEntry, BinaryPackageReader};
-use debian_packaging::package_version::PackageVersion;
 use rayon::prelude::*;
 
+pub(crate) mod archive;
 mod hashes;
 mod packages_files;
 pub use hashes::{DebHash, DebHashes};
@@ -126,28 +125,22 @@ pub(crate) fn read_control(path: &Path) -> Result<Paragraph> {
 pub(crate) const MAX_CONTROL: u64 = 1 << 20;
 
 /// The raw text of `control` inside the `control.tar[.gz|.xz|.zst]` member.
-fn control_text(reader: impl Read) -> Result<String> {
-    let mut deb = BinaryPackageReader::new(reader)?;
-    while let Some(entry) = deb.next_entry() {
-        let BinaryPackageEntry::Control(mut tar) = entry? else {
-            continue;
-        };
-        for entry in tar.entries()? {
-            let mut entry = entry?;
-            let path = entry.path_bytes().into_owned();
-            if path == b"control" || path == b"./control" {
-                // Bounded whatever the tar header says: apt cannot parse a huge stanza.
-                let mut bytes = Vec::new();
-                (&mut *entry).take(MAX_CONTROL + 1).read_to_end(&mut bytes)?;
-                if bytes.len() as u64 > MAX_CONTROL {
-                    bail!("control file is larger than {MAX_CONTROL} bytes");
-                }
-                return String::from_utf8(bytes).context("control file is not UTF-8");
+fn control_text(mut reader: impl Read) -> Result<String> {
+    let mut tar = archive::tar_member(&mut reader, "control.tar")?;
+    for entry in tar.entries()? {
+        let mut entry = entry?;
+        let path = entry.path_bytes().into_owned();
+        if path == b"control" || path == b"./control" {
+            // Bounded whatever the tar header says: apt cannot parse a huge stanza.
+            let mut bytes = Vec::new();
+            (&mut entry).take(MAX_CONTROL + 1).read_to_end(&mut bytes)?;
+            if bytes.len() as u64 > MAX_CONTROL {
+                bail!("control file is larger than {MAX_CONTROL} bytes");
             }
+            return String::from_utf8(bytes).context("control file is not UTF-8");
         }
-        bail!("control.tar has no `control` file");
     }
-    bail!("not a .deb: no control.tar member")
+    bail!("control.tar has no `control` file")
 }
 
 /// One package in an index: its control paragraph plus where it lives.
@@ -225,7 +218,9 @@ impl DebRecord {
             }
         }
         let version = control.get("Version").unwrap_or_default();
-        PackageVersion::parse(version).with_context(|| format!("{}: bad Version {version:?}", path.display()))?;
+        version
+            .parse::<debversion::Version>()
+            .with_context(|| format!("{}: bad Version {version:?}", path.display()))?;
         if let Some(h) = sha256 {
             hashes::check_hex(DebHash::Sha256, h)?;
         }
@@ -285,7 +280,7 @@ pub(crate) fn pool_path(component: &str, control: &Paragraph, basename: &str) ->
 
 /// dpkg order of two version strings; unparsable versions sort by text.
 fn cmp_versions(a: &str, b: &str) -> Ordering {
-    match (PackageVersion::parse(a), PackageVersion::parse(b)) {
+    match (a.parse::<debversion::Version>(), b.parse::<debversion::Version>()) {
         (Ok(a), Ok(b)) => a.cmp(&b),
         _ => a.cmp(b),
     }

@@ -32,15 +32,15 @@ pub(super) fn xz_dict_size(block: u64) -> u32 {
 
 /// The multi-threaded xz encoder of `len` bytes: preset 6 with the dictionary of
 /// [`xz_dict_size`], CRC64, blocks of [`xz_block_size`], on up to `threads` threads.
-fn xz_stream(len: u64, threads: u32) -> Result<xz2::stream::Stream> {
+fn xz_stream(len: u64, threads: u32) -> Result<liblzma::stream::Stream> {
     let block = xz_block_size(len);
-    let mut lzma = xz2::stream::LzmaOptions::new_preset(6)?;
+    let mut lzma = liblzma::stream::LzmaOptions::new_preset(6)?;
     lzma.dict_size(xz_dict_size(block));
-    let mut filters = xz2::stream::Filters::new();
+    let mut filters = liblzma::stream::Filters::new();
     filters.lzma2(&lzma);
-    let stream = xz2::stream::MtStreamBuilder::new()
+    let stream = liblzma::stream::MtStreamBuilder::new()
         .filters(filters)
-        .check(xz2::stream::Check::Crc64)
+        .check(liblzma::stream::Check::Crc64)
         .block_size(block)
         .threads(threads.clamp(1, 16))
         .encoder()?;
@@ -61,7 +61,7 @@ fn gzip(data: &[u8]) -> Result<Vec<u8>> {
 
 /// Xz-compress `data` (see [`xz_stream`]), the blocks on up to `threads` threads at once.
 pub(super) fn xz_with(data: &[u8], threads: u32) -> Result<Vec<u8>> {
-    let mut enc = xz2::write::XzEncoder::new_stream(Vec::new(), xz_stream(data.len() as u64, threads)?);
+    let mut enc = liblzma::write::XzEncoder::new_stream(Vec::new(), xz_stream(data.len() as u64, threads)?);
     enc.write_all(data)?;
     Ok(enc.finish()?)
 }

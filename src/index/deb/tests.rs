@@ -399,7 +399,7 @@ fn packages_files_are_deterministic() {
     assert_eq!(s, text);
     let xzb = fs::read(tmp.path().join("c/Packages.xz")).unwrap();
     let mut s = String::new();
-    xz2::read::XzDecoder::new(&xzb[..]).read_to_string(&mut s).unwrap();
+    liblzma::read::XzDecoder::new(&xzb[..]).read_to_string(&mut s).unwrap();
     assert_eq!(s, text);
     let leftovers: Vec<_> = fs::read_dir(tmp.path().join("c"))
         .unwrap()
