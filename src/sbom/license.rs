@@ -329,27 +329,64 @@ pub(crate) fn dep5(text: &str) -> Option<License> {
 /// The largest copyright file read.
 const MAX_COPYRIGHT: u64 = 4 << 20;
 
-/// `usr/share/doc/<package>/copyright` from a .deb's data.tar (None when it has none, or
-/// it is a link to another package's).
-pub(crate) fn deb_copyright(path: &Path, package: &str) -> Result<Option<String>> {
-    let want = format!("usr/share/doc/{package}/copyright");
-    let read = || -> Result<Option<String>> {
+/// What a .deb carries for its copyright.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Copyright {
+    /// `usr/share/doc/<package>/copyright`.
+    File(String),
+    /// `usr/share/doc/<package>` is a link to the doc directory of this package (Debian
+    /// policy 12.5: one of the same source, which it depends on).
+    DocLink(String),
+    None,
+}
+
+/// The copyright of the .deb `path` of `package`, from its data.tar. The read stops at
+/// the copyright file, or at a doc directory that is a link.
+pub(crate) fn deb_copyright(path: &Path, package: &str) -> Result<Copyright> {
+    let dir = format!("usr/share/doc/{package}");
+    let want = format!("{dir}/copyright");
+    let read = || -> Result<Copyright> {
         let mut file = std::io::BufReader::new(std::fs::File::open(path)?);
         let mut tar = crate::index::deb::archive::tar_member(&mut file, "data.tar")?;
         for e in tar.entries()? {
             let mut e = e?;
             let p = String::from_utf8_lossy(&e.path_bytes()).into_owned();
-            if p.trim_start_matches("./") == want && e.header().entry_type() == tar::EntryType::Regular {
+            let p = p.trim_start_matches("./").trim_end_matches('/');
+            let kind = e.header().entry_type();
+            if p == want && kind == tar::EntryType::Regular {
                 let mut bytes = Vec::new();
                 (&mut e).take(MAX_COPYRIGHT).read_to_end(&mut bytes)?;
-                return Ok(Some(String::from_utf8_lossy(&bytes).into_owned()));
+                return Ok(Copyright::File(String::from_utf8_lossy(&bytes).into_owned()));
+            }
+            if p == dir && kind == tar::EntryType::Symlink {
+                let target = e.link_name_bytes().map(|t| String::from_utf8_lossy(&t).into_owned());
+                return Ok(target.and_then(|t| doc_link(&t)).map_or(Copyright::None, Copyright::DocLink));
             }
         }
-        Ok(None)
+        Ok(Copyright::None)
     };
     // Decompressors and the tar reader are fed untrusted bytes: a panic is this file's error.
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(read))
         .map_err(|_| anyhow::anyhow!("{}: malformed package (the archive reader panicked)", path.display()))?
+}
+
+/// The package whose doc directory a link in `/usr/share/doc` points to (`libfoo1`,
+/// `./libfoo1/`, `/usr/share/doc/libfoo1`); None for a target anywhere else.
+fn doc_link(target: &str) -> Option<String> {
+    let mut parts: Vec<&str> = if target.starts_with('/') { Vec::new() } else { vec!["usr", "share", "doc"] };
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            c => parts.push(c),
+        }
+    }
+    match parts.as_slice() {
+        ["usr", "share", "doc", name] if crate::names::deb_package("link", name).is_ok() => Some(name.to_string()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -358,6 +395,64 @@ mod tests {
 
     fn e(raw: &str) -> Option<String> {
         expression(raw).map(|l| l.expression)
+    }
+
+    /// A .deb built by the real dpkg-deb from `files` (path, contents; `->target` for a link).
+    fn deb(dir: &Path, name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+        let root = dir.join(name);
+        std::fs::create_dir_all(root.join("DEBIAN")).unwrap();
+        let control =
+            format!("Package: {name}\nVersion: 1\nArchitecture: all\nMaintainer: A <a@b.c>\nDescription: t\n");
+        std::fs::write(root.join("DEBIAN/control"), control).unwrap();
+        for (path, body) in files {
+            let p = root.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            match body.strip_prefix("->") {
+                Some(target) => std::os::unix::fs::symlink(target, &p).unwrap(),
+                None => std::fs::write(&p, body).unwrap(),
+            }
+        }
+        let out = dir.join(format!("{name}.deb"));
+        let st = std::process::Command::new("dpkg-deb")
+            .args(["--build", "--root-owner-group", "-Zxz"])
+            .arg(&root)
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(st.status.success(), "dpkg-deb: {}", String::from_utf8_lossy(&st.stderr));
+        out
+    }
+
+    #[test]
+    fn the_copyright_file_or_the_doc_link_is_read_from_a_real_deb() {
+        let d = tempfile::tempdir().unwrap();
+        let own =
+            deb(d.path(), "foo", &[("usr/bin/foo", "x"), ("usr/share/doc/foo/copyright", "Files: *\nLicense: MIT\n")]);
+        assert_eq!(deb_copyright(&own, "foo").unwrap(), Copyright::File("Files: *\nLicense: MIT\n".into()));
+        let link = deb(d.path(), "foo-dev", &[("usr/share/doc/foo-dev", "->foo"), ("usr/share/man/x", "y")]);
+        assert_eq!(deb_copyright(&link, "foo-dev").unwrap(), Copyright::DocLink("foo".into()));
+        let away = deb(d.path(), "bar", &[("usr/share/doc/bar", "->/etc")]);
+        assert_eq!(deb_copyright(&away, "bar").unwrap(), Copyright::None);
+        let none = deb(d.path(), "baz", &[("usr/share/doc/baz/README", "r")]);
+        assert_eq!(deb_copyright(&none, "baz").unwrap(), Copyright::None);
+    }
+
+    #[test]
+    fn a_doc_link_names_a_package_only_inside_usr_share_doc() {
+        for (t, want) in [
+            ("libfoo1", Some("libfoo1")),
+            ("./libfoo1/", Some("libfoo1")),
+            ("/usr/share/doc/libfoo1", Some("libfoo1")),
+            ("../doc/libfoo1", Some("libfoo1")),
+            ("../../../etc", None),
+            ("/etc/passwd", None),
+            ("libfoo1/sub", None),
+            ("..", None),
+            ("", None),
+            ("Bad_Name", None),
+        ] {
+            assert_eq!(doc_link(t).as_deref(), want, "{t:?}");
+        }
     }
 
     #[test]

@@ -41,12 +41,33 @@ pub(crate) fn deb(
         p.url = urls.get(p.sha256.as_str()).map(|u| u.to_string());
         out.push(p);
     }
-    let licenses = deb_licenses(cache, &repo, &out)?;
+    let licenses = linked_licenses(&out, &deb_licenses(cache, &repo, &out)?);
     for (p, l) in out.iter_mut().zip(licenses) {
         p.license = l;
         p.path = format!("{id}/{}", p.path);
     }
     Ok(Some(out))
+}
+
+/// Each package's license: its own, or for a package whose doc directory is a link, the
+/// license of the package linked to when that one is in the closure and of the same
+/// source (as Debian policy 12.5 requires); else none.
+fn linked_licenses(packages: &[Package], read: &[DebLicense]) -> Vec<Option<License>> {
+    let source = |p: &Package| p.source.as_deref().and_then(|s| s.split(' ').next()).map(str::to_string);
+    let own: BTreeMap<(&str, Option<String>), &License> = packages
+        .iter()
+        .zip(read)
+        .filter_map(|(p, r)| Some(((p.name.as_str(), source(p)), r.license.as_ref()?)))
+        .collect();
+    packages
+        .iter()
+        .zip(read)
+        .map(|(p, r)| match (&r.license, &r.doc_link) {
+            (Some(l), _) => Some(l.clone()),
+            (None, Some(target)) => own.get(&(target.as_str(), source(p))).map(|l| (*l).clone()),
+            (None, None) => None,
+        })
+        .collect()
 }
 
 /// A Packages stanza as a package (its path relative to the repo, no license yet).
@@ -134,23 +155,33 @@ fn deb_cap(alt: &str) -> Option<Cap> {
     Some(Cap { name: name.to_string(), op, version })
 }
 
+/// What the SBOM takes from a .deb: its own DEP-5 license, or the package whose doc
+/// directory its own links to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct DebLicense {
+    pub license: Option<License>,
+    pub doc_link: Option<String>,
+}
+
 /// The licenses of the packages (paths relative to `repo`), read on every core: a file
 /// seen for the first time is decompressed to its copyright file.
-fn deb_licenses(cache: &Cache, repo: &Path, packages: &[Package]) -> Result<Vec<Option<License>>> {
+fn deb_licenses(cache: &Cache, repo: &Path, packages: &[Package]) -> Result<Vec<DebLicense>> {
     crate::index::par_read(packages, |p| deb_license(cache, &repo.join(&p.path), &p.sha256, &p.name))
 }
 
-/// The DEP-5 license of the .deb `file` of package `name` (cached by sha256; NOASSERTION
-/// when unreadable). A build reads it as soon as the file lands (see `pipeline::warm`), so
-/// the SBOM finds it in the cache.
-pub(crate) fn deb_license(cache: &Cache, file: &Path, sha256: &str, name: &str) -> Result<Option<License>> {
-    crate::family::cached_record(cache, "license", sha256, || {
+/// The license of the .deb `file` of package `name` (cached by sha256; none when
+/// unreadable). A build reads it as soon as the file lands (see `pipeline::warm`), so the
+/// SBOM finds it in the cache.
+pub(crate) fn deb_license(cache: &Cache, file: &Path, sha256: &str, name: &str) -> Result<DebLicense> {
+    use license::Copyright;
+    crate::family::cached_record(cache, "deb-license", sha256, || {
         Ok(match license::deb_copyright(file, name) {
-            Ok(Some(text)) => license::dep5(&text),
-            Ok(None) => None,
+            Ok(Copyright::File(text)) => DebLicense { license: license::dep5(&text), doc_link: None },
+            Ok(Copyright::DocLink(target)) => DebLicense { license: None, doc_link: Some(target) },
+            Ok(Copyright::None) => DebLicense::default(),
             Err(e) => {
                 tracing::warn!("{}: no license read: {e:#}", file.display());
-                None
+                DebLicense::default()
             }
         })
     })
@@ -257,6 +288,25 @@ mod tests {
         assert_eq!(p.depends.iter().map(|c| c[0].name.as_str()).collect::<Vec<_>>(), ["dpkg", "libjq1", "libc6"]);
         let bad = text.replace(&"a".repeat(64), "../x");
         assert!(deb_package(&Paragraph::parse(&bad).unwrap()).is_err());
+    }
+
+    #[test]
+    fn a_linked_doc_directory_takes_the_license_of_its_target_of_the_same_source() {
+        let pkg = |name: &str, source: &str| {
+            let text = format!(
+                "Package: {name}\nVersion: 1\nArchitecture: amd64\nSource: {source}\nFilename: pool/{name}.deb\nSHA256: {}\n",
+                "a".repeat(64)
+            );
+            deb_package(&Paragraph::parse(&text).unwrap()).unwrap()
+        };
+        let mit = License { expression: "MIT".into(), refs: Vec::new() };
+        let own = DebLicense { license: Some(mit.clone()), doc_link: None };
+        let link = |t: &str| DebLicense { license: None, doc_link: Some(t.into()) };
+        let packages =
+            [pkg("libfoo1", "foo"), pkg("libfoo-dev", "foo"), pkg("bar", "bar"), pkg("baz", "foo"), pkg("qux", "qux")];
+        let read = [own, link("libfoo1"), link("libfoo1"), link("nothere"), DebLicense::default()];
+        let got = linked_licenses(&packages, &read);
+        assert_eq!(got, [Some(mit.clone()), Some(mit), None, None, None]);
     }
 
     /// Mutated stanzas (bytes flipped, fields cut) go through reading, the graph and both
