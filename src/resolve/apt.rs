@@ -104,13 +104,16 @@ rm -rf "$W"
 # conditional requests and fetches only the indexes that changed. Its binary caches persist
 # beside them (apt checks them against the lists and the status file, and rebuilds them when
 # either changed), with the empty status file they were built for: truncating it again would
-# give it a new mtime and cost a rebuild of the 40 MB cache on every run.
+# give it a new mtime and cost a rebuild of the 40 MB cache on every run. The status never
+# changes, so apt's second cache (of the lists alone, to rebuild from when only the status
+# changed) would only cost a write of 40 MB: it is off.
 L=$W/lists
 C=$W/state
 STATE=/osrepo/state
 [ -d "$STATE" ] && L=$STATE/lists && C=$STATE
 mkdir -p "$L/partial" "$W/archives/partial" "$C" "$W/out"
 [ -f "$C/status" ] && [ ! -s "$C/status" ] || : > "$C/status"
+rm -f "$C/srcpkgcache.bin"
 if [ -f "$J/replace-sources" ]; then
   rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*
 fi
@@ -124,7 +127,7 @@ __ARCH_SOURCES__if [ -f "$J/key-urls" ]; then
   done < "$J/key-urls"
 fi
 set -- -o "Dir::State::Lists=$L" -o "Dir::State::status=$C/status" \
-  -o "Dir::Cache::archives=$W/archives" -o "Dir::Cache::pkgcache=$C/pkgcache.bin" -o "Dir::Cache::srcpkgcache=$C/srcpkgcache.bin" \
+  -o "Dir::Cache::archives=$W/archives" -o "Dir::Cache::pkgcache=$C/pkgcache.bin" -o "Dir::Cache::srcpkgcache=" \
   -o "Acquire::GzipIndexes=false" -o "Acquire::PDiffs=false" \
   -o "APT::Architecture=$ARCH" -o "APT::Architectures::=$ARCH" \
   -o "APT::Install-Recommends=$REC" -o "APT::Sandbox::User=root" -o "Acquire::Languages=none" \
