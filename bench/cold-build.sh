@@ -65,7 +65,7 @@ for i in $(seq "$runs"); do
   cp packages.yaml "$work/packages.yaml"
   "$bin" -q build debian12 --arch amd64 --packages "$work/packages.yaml" --distros distros \
     --key "$work/key/osrepo.key" --cache "$work/cache" --out "$work/out" --lock "$work/osrepo.lock" > /dev/null 2>&1
-  extra=$(sed -n "${i}p" <<< $'mtr-tiny\nncdu\ntree')
+  extra=$(sed -n "$(( (i - 1) % 3 + 1 ))p" <<< $'mtr-tiny\nncdu\ntree')
   sed -i "s/^tools:\$/tools:\n  - $extra/" "$work/packages.yaml"
   t "$bin" -q build debian12 --arch amd64 --packages "$work/packages.yaml" --distros distros \
     --key "$work/key/osrepo.key" --cache "$work/cache" --out "$work/out" --lock "$work/osrepo.lock" >> "$work/add.times"
