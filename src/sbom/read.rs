@@ -124,7 +124,9 @@ pub(crate) fn deb_clauses(field: &str) -> Vec<Clause> {
 fn deb_cap(alt: &str) -> Option<Cap> {
     let end = alt.find(|c: char| c.is_whitespace() || "([<".contains(c)).unwrap_or(alt.len());
     let (full, rest) = alt.split_at(end);
-    // `foo:any`, `foo:amd64`: the package is foo.
+    // `foo:any`, `foo:amd64`: the package is foo. The SBOM reads what a package says, so a
+    // name is only kept to the characters of package names, not refused for breaking
+    // `names::deb_package`'s policy rules (which gate names that become paths).
     let name = full.split(':').next().unwrap_or_default();
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-._".contains(&b)) {
         return None;
