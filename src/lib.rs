@@ -13,6 +13,7 @@ pub mod emit;
 pub mod engine;
 pub mod family;
 pub(crate) mod fsutil;
+pub(crate) mod hashing;
 pub mod image;
 pub mod index;
 pub mod lock;
