@@ -31,6 +31,25 @@ pub(crate) fn par_read<I: Sync, T: Send>(items: &[I], read: impl Fn(&I) -> Resul
     results.into_iter().collect()
 }
 
+/// [`par_read`] of the package files `root/rel`, given each file's SHA-256, which is
+/// computed first for all of them at once (`crate::hashing`: most of an index run's work).
+/// A file that cannot be hashed is an error "cannot index LABEL PATH".
+pub(crate) fn par_read_hashed<T: Send>(
+    root: &Path,
+    rels: &[String],
+    label: &str,
+    read: impl Fn(&str, &str) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    let paths: Vec<std::path::PathBuf> = rels.iter().map(|rel| root.join(rel)).collect();
+    let hashed: Vec<(&String, Result<String>)> = rels.iter().zip(crate::hashing::sha256_files(&paths)).collect();
+    par_read(&hashed, |(rel, sha256)| match sha256 {
+        Ok(h) => read(rel, h),
+        Err(e) => {
+            Err(anyhow::anyhow!("{e:#}")).with_context(|| format!("cannot index {label} {}", root.join(rel).display()))
+        }
+    })
+}
+
 /// [`par_read`] of package files with a bar on the terminal (`label`: `debian12/amd64:
 /// indexing`) counting them.
 pub(crate) fn par_read_counted<I: Sync, T: Send>(

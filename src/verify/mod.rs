@@ -15,7 +15,7 @@ pub mod report;
 mod static_deb;
 mod static_rpm;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -166,26 +166,6 @@ pub(crate) async fn gate(
         anyhow::bail!("verification of the new tree failed:\n{}", report.failures().join("\n"));
     }
     Ok(())
-}
-
-/// Hash files on every core: `(index, sha256 or the error)` for each path, in order.
-pub(crate) fn sha256_all(paths: &[PathBuf]) -> Vec<Result<String>> {
-    let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(paths.len().max(1));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<Result<String>>>> =
-        paths.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..n {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= paths.len() {
-                    break;
-                }
-                *results[i].lock().unwrap() = Some(crate::fsutil::sha256_file(&paths[i]));
-            });
-        }
-    });
-    results.into_iter().map(|m| m.into_inner().unwrap().unwrap_or_else(|| Err(anyhow::anyhow!("not hashed")))).collect()
 }
 
 /// A file's bytes, or a problem naming it.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::{read_rel, sha256_all, tree_key, Problem, Repo, StaticReport};
+use super::{read_rel, tree_key, Problem, Repo, StaticReport};
 use crate::config::Family;
 use crate::index::deb::Paragraph;
 
@@ -241,7 +241,7 @@ fn check_pool(
         to_hash.push((rel, path.to_path_buf()));
     }
     let paths: Vec<PathBuf> = to_hash.iter().map(|(_, p)| p.clone()).collect();
-    for ((rel, _), got) in to_hash.iter().zip(sha256_all(&paths)) {
+    for ((rel, _), got) in to_hash.iter().zip(crate::hashing::sha256_files(&paths)) {
         let got = match got {
             Ok(h) => h,
             Err(e) => {

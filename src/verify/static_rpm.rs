@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use sha2::Digest;
 
-use super::{read_rel, sha256_all, tree_key, Problem, Repo, StaticReport};
+use super::{read_rel, tree_key, Problem, Repo, StaticReport};
 use crate::config::Family;
 use crate::resolve::Checksum;
 
@@ -208,7 +208,7 @@ fn check_packages(
 /// Hash each file with its checksum's algorithm (sha256 on every core).
 fn hash_all(items: &[(String, PathBuf, Checksum)], paths: &[PathBuf]) -> Vec<Result<String>> {
     if items.iter().all(|x| matches!(x.2, Checksum::Sha256(_))) {
-        return sha256_all(paths);
+        return crate::hashing::sha256_files(paths);
     }
     items
         .iter()

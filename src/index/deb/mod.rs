@@ -453,7 +453,8 @@ pub fn scan_pool(root: &Path, hashes: DebHashes) -> Result<Vec<DebRecord>> {
         .filter(|(rel, _)| rel.ends_with(".deb"))
         .map(|(rel, _)| format!("pool/{rel}"))
         .collect();
-    let mut records = super::par_read(&rels, |rel| DebRecord::read(root, rel, hashes, None))?;
+    let mut records =
+        super::par_read_hashed(root, &rels, "package", |rel, h| DebRecord::read(root, rel, hashes, Some(h)))?;
     records.sort_by(|a, b| a.filename.cmp(&b.filename));
     Ok(records)
 }

@@ -51,15 +51,7 @@ pub fn scan_dir(dir: &Path) -> Result<Vec<RpmRecord>> {
         .map(|(rel, _)| rel)
         .filter(|rel| rel.ends_with(".rpm"))
         .collect();
-    // Hashing is most of the work: all files at once (crate::hashing), then the headers.
-    let paths: Vec<std::path::PathBuf> = rels.iter().map(|rel| dir.join(rel)).collect();
-    let hashed: Vec<(&String, Result<String>)> = rels.iter().zip(crate::hashing::sha256_files(&paths)).collect();
-    let mut records = crate::index::par_read(&hashed, |(rel, sha256)| match sha256 {
-        Ok(h) => RpmRecord::read(dir, rel, Some(h)),
-        Err(e) => {
-            Err(anyhow::anyhow!("{e:#}")).with_context(|| format!("cannot index RPM {}", dir.join(rel).display()))
-        }
-    })?;
+    let mut records = crate::index::par_read_hashed(dir, &rels, "RPM", |rel, h| RpmRecord::read(dir, rel, Some(h)))?;
     records.sort_by(RpmRecord::order);
     Ok(records)
 }
