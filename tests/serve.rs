@@ -139,12 +139,25 @@ fn debian12_node_sets_up_installs_through_serve_and_restores() {
 #[test]
 fn a_node_that_matches_no_distro_gets_a_clear_error() {
     let out = debian_tree();
-    let o = on_host_net("ubuntu:22.04", &[(&out, "/repo")], "sh /repo/repos/setup.sh http://127.0.0.1:9");
+    // A node of another distro: the Debian image with Ubuntu 22.04's os-release (no image
+    // beyond the one the suite bootstraps).
+    let dir = scratch("serve-other-distro");
+    let os_release = dir.join("os-release");
+    std::fs::write(
+        &os_release,
+        "PRETTY_NAME=\"Ubuntu 22.04.5 LTS\"\nNAME=\"Ubuntu\"\nID=ubuntu\nID_LIKE=debian\nVERSION_ID=\"22.04\"\nVERSION_CODENAME=jammy\n",
+    )
+    .unwrap();
+    let mounts = [(out.as_path(), "/repo"), (os_release.as_path(), "/usr/lib/os-release")];
+    let o = on_host_net(IMAGE, &mounts, "sh /repo/repos/setup.sh http://127.0.0.1:9");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "setup.sh succeeded on a node it has no distro for");
-    assert!(err.contains("matches no distro in this repository: debian12"), "{err}");
+    assert!(
+        err.contains("(Ubuntu 22.04.5 LTS)") && err.contains("matches no distro in this repository: debian12"),
+        "{err}"
+    );
     // Nothing was touched: there is no backup to restore.
-    let o = on_host_net("ubuntu:22.04", &[(&out, "/repo")], "sh /repo/repos/setup.sh --restore");
+    let o = on_host_net(IMAGE, &mounts, "sh /repo/repos/setup.sh --restore");
     assert!(String::from_utf8_lossy(&o.stderr).contains("nothing to restore"));
 }
 
