@@ -88,11 +88,16 @@ fn rounds(v: [__m512i; 8], w: &mut [__m512i; 16]) -> [__m512i; 8] {
             let t = $t;
             if t >= 16 {
                 let i = t % 16;
-                w[i] = add4(small_sigma1(w[(i + 14) % 16]), w[(i + 9) % 16], small_sigma0(w[(i + 1) % 16]), w[i]);
+                w[i] = add4(
+                    small_sigma::<17, 19, 10>(w[(i + 14) % 16]),
+                    w[(i + 9) % 16],
+                    small_sigma::<7, 18, 3>(w[(i + 1) % 16]),
+                    w[i],
+                );
             }
             let kw = _mm512_add_epi32(w[t % 16], _mm512_set1_epi32(K[t] as i32));
-            let t1 = add4($h, big_sigma1($e), _mm512_ternarylogic_epi32::<0xca>($e, $f, $g), kw);
-            let t2 = _mm512_add_epi32(big_sigma0($a), _mm512_ternarylogic_epi32::<0xe8>($a, $b, $c));
+            let t1 = add4($h, big_sigma::<6, 11, 25>($e), _mm512_ternarylogic_epi32::<0xca>($e, $f, $g), kw);
+            let t2 = _mm512_add_epi32(big_sigma::<2, 13, 22>($a), _mm512_ternarylogic_epi32::<0xe8>($a, $b, $c));
             $d = _mm512_add_epi32($d, t1);
             $h = _mm512_add_epi32(t1, t2);
         }};
@@ -123,26 +128,16 @@ fn xor3(x: __m512i, y: __m512i, z: __m512i) -> __m512i {
     _mm512_ternarylogic_epi32::<0x96>(x, y, z)
 }
 
+/// Σ0 and Σ1 (FIPS 180-4, 4.1.2): three rotations, xored.
 #[target_feature(enable = "avx512f")]
 #[inline]
-fn big_sigma0(x: __m512i) -> __m512i {
-    xor3(_mm512_ror_epi32::<2>(x), _mm512_ror_epi32::<13>(x), _mm512_ror_epi32::<22>(x))
+fn big_sigma<const A: i32, const B: i32, const C: i32>(x: __m512i) -> __m512i {
+    xor3(_mm512_ror_epi32::<A>(x), _mm512_ror_epi32::<B>(x), _mm512_ror_epi32::<C>(x))
 }
 
+/// σ0 and σ1: two rotations and a shift, xored.
 #[target_feature(enable = "avx512f")]
 #[inline]
-fn big_sigma1(x: __m512i) -> __m512i {
-    xor3(_mm512_ror_epi32::<6>(x), _mm512_ror_epi32::<11>(x), _mm512_ror_epi32::<25>(x))
-}
-
-#[target_feature(enable = "avx512f")]
-#[inline]
-fn small_sigma0(x: __m512i) -> __m512i {
-    xor3(_mm512_ror_epi32::<7>(x), _mm512_ror_epi32::<18>(x), _mm512_srli_epi32::<3>(x))
-}
-
-#[target_feature(enable = "avx512f")]
-#[inline]
-fn small_sigma1(x: __m512i) -> __m512i {
-    xor3(_mm512_ror_epi32::<17>(x), _mm512_ror_epi32::<19>(x), _mm512_srli_epi32::<10>(x))
+fn small_sigma<const A: i32, const B: i32, const S: u32>(x: __m512i) -> __m512i {
+    xor3(_mm512_ror_epi32::<A>(x), _mm512_ror_epi32::<B>(x), _mm512_srli_epi32::<S>(x))
 }

@@ -101,7 +101,7 @@ impl Stream {
         for block in last[..len].chunks_exact(64) {
             sha2::compress256(&mut self.state, std::slice::from_ref(GenericArray::from_slice(block)));
         }
-        self.state.iter().map(|w| format!("{w:08x}")).collect()
+        hex::encode(self.state.iter().flat_map(|w| w.to_be_bytes()).collect::<Vec<u8>>())
     }
 
     /// Hash the rest of the file one stream wide.
